@@ -1,0 +1,355 @@
+"""Known nonlinearities and the rule that says when a unit is *active*.
+
+DEFINITIONS.md: a unit is active at a sample when ``|phi'(z)| >= tau * max|phi'|``. Each known
+activation turns that into a cheap test on the pre-activation ``z``. The registry is open: a project
+can register its own module types (``register_activation``) or functions (``register_function``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+ActiveTest = Callable[[Tensor, float], Tensor]
+"""``(z, tau) -> bool tensor`` of the same shape as ``z``: True where the unit is active."""
+
+PreActivation = Callable[[nn.Module, tuple[Any, ...], Any], Tensor]
+"""``(module, inputs, output) -> z``: how to read the pre-activation of a module site."""
+
+
+@dataclass(frozen=True)
+class Activation:
+    """How one nonlinearity decides which (unit, sample) pairs are active.
+
+    ``count_from_output`` is an optional shortcut used when every value is finite: a map from the
+    output ``a`` to a float tensor of 0s and 1s that equals ``active(z, tau)`` (for ReLU and Abs,
+    ``a != 0`` exactly when ``z`` is active, whatever tau is). It saves one pass over the data.
+    """
+
+    name: str
+    active: ActiveTest
+    preactivation: PreActivation | None = None
+    count_from_output: Callable[[Tensor], Tensor] | None = None
+
+    def read_preactivation(self, module: nn.Module, inputs: tuple[Any, ...], output: Any) -> Tensor:
+        if self.preactivation is not None:
+            return self.preactivation(module, inputs, output)
+        return inputs[0]
+
+
+ModuleRule = Activation | Callable[[nn.Module], Activation]
+FunctionRule = Callable[[tuple[Any, ...], Mapping[str, Any]], tuple[Activation, bool]]
+"""``(args, kwargs) -> (activation, inplace)`` for a functional call recorded by torch.fx."""
+
+_MODULE_RULES: dict[type[nn.Module], ModuleRule] = {}
+_FUNCTION_RULES: dict[Any, FunctionRule] = {}
+_METHOD_RULES: dict[str, FunctionRule] = {}
+
+
+def register_activation(module_type: type[nn.Module], rule: ModuleRule) -> None:
+    """Make ``module_type`` a probe site, with ``rule`` (an Activation, or module -> Activation)."""
+    if not (isinstance(module_type, type) and issubclass(module_type, nn.Module)):
+        raise TypeError(f"register_activation needs an nn.Module subclass, got {module_type!r}")
+    _MODULE_RULES[module_type] = rule
+
+
+def register_function(function: Any, rule: FunctionRule | Activation) -> None:
+    """Make calls of ``function`` (or of the Tensor method named so, if a str) probe sites."""
+    if isinstance(rule, Activation):
+        fixed = rule
+
+        def rule(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[Activation, bool]:
+            return fixed, bool(kwargs.get("inplace", False))
+
+    if isinstance(function, str):
+        _METHOD_RULES[function] = rule
+    else:
+        _FUNCTION_RULES[function] = rule
+
+
+def activation_for_module(module: nn.Module) -> Activation | None:
+    """The rule for a module, found along its class hierarchy; None if not an activation."""
+    for cls in type(module).__mro__:
+        rule = _MODULE_RULES.get(cls)
+        if rule is not None:
+            return rule if isinstance(rule, Activation) else rule(module)
+    return None
+
+
+def activation_for_call(
+    op: str, target: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> tuple[Activation, bool] | None:
+    """The rule for a torch.fx node (call_function or call_method), with its in-place flag."""
+    if op == "call_function":
+        rule = _FUNCTION_RULES.get(target)
+    elif op == "call_method":
+        rule = _METHOD_RULES.get(target)
+    else:
+        return None
+    return None if rule is None else rule(args, kwargs)
+
+
+def known_module_names() -> list[str]:
+    return sorted(cls.__name__ for cls in _MODULE_RULES)
+
+
+def known_function_names() -> list[str]:
+    names = {getattr(f, "__name__", str(f)) for f in _FUNCTION_RULES}
+    names |= {f"Tensor.{m}" for m in _METHOD_RULES}
+    return sorted(names)
+
+
+def is_inplace_module(module: nn.Module) -> bool:
+    return bool(getattr(module, "inplace", False))
+
+
+# --- the rules --------------------------------------------------------------------------------
+
+
+def _sign_of_output(a: Tensor) -> Tensor:
+    # a >= 0 for ReLU and Abs outputs, so sign(a) is 1 exactly where the unit is active.
+    return torch.sign(a)
+
+
+def _positive(z: Tensor, tau: float) -> Tensor:
+    return z > 0
+
+
+def _nonzero(z: Tensor, tau: float) -> Tensor:
+    return z != 0
+
+
+RELU = Activation("relu", _positive, count_from_output=_sign_of_output)
+ABS = Activation("abs", _nonzero, count_from_output=_sign_of_output)
+
+
+def _symmetric_window(name: str, half_width: Callable[[float], float]) -> Activation:
+    """Activations whose slope falls with |z| (sigmoid, tanh): active iff |z| <= half_width(tau)."""
+
+    def active(z: Tensor, tau: float) -> Tensor:
+        return z.abs() <= half_width(tau)
+
+    return Activation(name, active)
+
+
+def sigmoid_half_width(tau: float) -> float:
+    """sigmoid' = s(1-s) <= 1/4; s(1-s) >= tau/4 iff |z| <= logit((1 + sqrt(1 - tau)) / 2)."""
+    if tau >= 1.0:
+        return 0.0
+    s = (1.0 + math.sqrt(1.0 - tau)) / 2.0
+    return math.log(s / (1.0 - s))
+
+
+def tanh_half_width(tau: float) -> float:
+    """tanh' = 1 - tanh^2 <= 1; >= tau iff |z| <= atanh(sqrt(1 - tau))."""
+    if tau >= 1.0:
+        return 0.0
+    return math.atanh(math.sqrt(1.0 - tau))
+
+
+SIGMOID = _symmetric_window("sigmoid", sigmoid_half_width)
+TANH = _symmetric_window("tanh", tanh_half_width)
+
+
+def _leaky(slope: float, name: str = "leaky_relu") -> Activation:
+    """phi' is 1 for z > 0 and ``slope`` below: the negative side is active iff |slope| is large."""
+    peak = max(1.0, abs(slope))
+
+    def active(z: Tensor, tau: float) -> Tensor:
+        positive = z > 0 if tau * peak <= 1.0 else torch.zeros_like(z, dtype=torch.bool)
+        if abs(slope) >= tau * peak:
+            return positive | (z <= 0)
+        return positive
+
+    return Activation(name, active)
+
+
+def _prelu(module: nn.Module) -> Activation:
+    """PReLU: like leaky ReLU with a learned slope per channel (unit axis 1) or one shared slope."""
+    weight = module.weight.detach()
+
+    def active(z: Tensor, tau: float) -> Tensor:
+        slope = weight.to(z.device, z.dtype).abs()
+        peak = torch.clamp(slope, min=1.0)
+        negative_active = slope >= tau * peak
+        if negative_active.numel() > 1 and z.dim() >= 2:
+            shape = [1] * z.dim()
+            shape[1] = negative_active.numel()
+            negative_active = negative_active.view(shape)
+        return (z > 0) | ((z <= 0) & negative_active)
+
+    return Activation("prelu", active)
+
+
+def _exponential_left(name: str, alpha: float, scale: float = 1.0) -> Activation:
+    """ELU / SELU: phi' = scale for z > 0, scale * alpha * e^z below; peak scale * max(1, alpha)."""
+    peak = max(1.0, alpha)
+
+    def active(z: Tensor, tau: float) -> Tensor:
+        right = z > 0 if tau * peak <= 1.0 else torch.zeros_like(z, dtype=torch.bool)
+        if alpha <= 0:
+            return right
+        return right | ((z <= 0) & (z >= math.log(tau * peak / alpha)))
+
+    return Activation(name, active)
+
+
+def _celu(alpha: float) -> Activation:
+    """CELU: phi' = 1 for z > 0, exp(z / alpha) below; peak 1."""
+
+    def active(z: Tensor, tau: float) -> Tensor:
+        return (z > 0) | (z >= alpha * math.log(tau))
+
+    return Activation("celu", active)
+
+
+def _window(name: str, low: float, high: float) -> Activation:
+    """Hardtanh, ReLU6, Hardsigmoid: constant slope inside (low, high), zero outside."""
+
+    def active(z: Tensor, tau: float) -> Tensor:
+        return (z > low) & (z < high)
+
+    return Activation(name, active)
+
+
+def _hardswish_active(z: Tensor, tau: float) -> Tensor:
+    # phi' = 0 below -3, (2z + 3) / 6 on (-3, 3), 1 above 3; the peak |phi'| is 1.5 (at z -> 3-).
+    inside = (z > -3) & (z < 3) & ((2 * z + 3).abs() / 6 >= tau * 1.5)
+    above = z >= 3 if tau * 1.5 <= 1.0 else torch.zeros_like(z, dtype=torch.bool)
+    return inside | above
+
+
+def _softplus(beta: float, threshold: float) -> Activation:
+    """Softplus: phi' = sigmoid(beta z) (exactly 1 above threshold / beta); peak 1."""
+
+    def active(z: Tensor, tau: float) -> Tensor:
+        if tau >= 1.0:
+            return beta * z > threshold
+        return beta * z >= math.log(tau / (1.0 - tau))
+
+    return Activation("softplus", active)
+
+
+def _from_derivative(name: str, derivative: Callable[[Tensor], Tensor]) -> Activation:
+    """Smooth activations with a non-monotone slope (GELU, SiLU, Mish): test |phi'| directly."""
+    grid = torch.linspace(-20.0, 20.0, 400_001, dtype=torch.float64)
+    peak = float(derivative(grid).abs().max())
+
+    def active(z: Tensor, tau: float) -> Tensor:
+        return derivative(z).abs() >= tau * peak
+
+    return Activation(name, active)
+
+
+def _gelu_slope(z: Tensor) -> Tensor:
+    # d/dz [z Phi(z)] = Phi(z) + z phi(z)
+    cdf = 0.5 * (1.0 + torch.erf(z / math.sqrt(2.0)))
+    pdf = torch.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    return cdf + z * pdf
+
+
+def _silu_slope(z: Tensor) -> Tensor:
+    s = torch.sigmoid(z)
+    return s * (1.0 + z * (1.0 - s))
+
+
+def _mish_slope(z: Tensor) -> Tensor:
+    t = torch.tanh(F.softplus(z))
+    return t + z * (1.0 - t * t) * torch.sigmoid(z)
+
+
+GELU = _from_derivative("gelu", _gelu_slope)
+SILU = _from_derivative("silu", _silu_slope)
+MISH = _from_derivative("mish", _mish_slope)
+HARDSWISH = Activation("hardswish", _hardswish_active)
+
+register_activation(nn.ReLU, RELU)
+register_activation(nn.LeakyReLU, lambda m: _leaky(m.negative_slope))
+register_activation(nn.PReLU, _prelu)
+register_activation(nn.ReLU6, _window("relu6", 0.0, 6.0))
+register_activation(nn.ELU, lambda m: _exponential_left("elu", m.alpha))
+register_activation(nn.SELU, _exponential_left("selu", 1.6732632423543772))
+register_activation(nn.CELU, lambda m: _celu(m.alpha))
+register_activation(nn.GELU, GELU)
+register_activation(nn.SiLU, SILU)
+register_activation(nn.Mish, MISH)
+register_activation(nn.Softplus, lambda m: _softplus(m.beta, m.threshold))
+register_activation(nn.Sigmoid, SIGMOID)
+register_activation(nn.Tanh, TANH)
+register_activation(nn.Hardtanh, lambda m: _window("hardtanh", m.min_val, m.max_val))
+register_activation(nn.Hardswish, HARDSWISH)
+register_activation(nn.Hardsigmoid, _window("hardsigmoid", -3.0, 3.0))
+
+
+def _arg(args: tuple[Any, ...], kwargs: Mapping[str, Any], index: int, name: str, default: Any):
+    if len(args) > index:
+        return args[index]
+    return kwargs.get(name, default)
+
+
+def _fixed(activation: Activation, inplace_index: int | None = 1) -> FunctionRule:
+    def rule(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[Activation, bool]:
+        inplace = False
+        if inplace_index is not None:
+            inplace = bool(_arg(args, kwargs, inplace_index, "inplace", False))
+        return activation, inplace
+
+    return rule
+
+
+def _fixed_inplace(activation: Activation) -> FunctionRule:
+    return lambda args, kwargs: (activation, True)
+
+
+for _f in (F.relu, torch.relu):
+    register_function(_f, _fixed(RELU))
+for _f in (F.relu_, torch.relu_):
+    register_function(_f, _fixed_inplace(RELU))
+for _f in (torch.abs, torch.absolute):
+    register_function(_f, _fixed(ABS, None))
+for _f in (torch.sigmoid, F.sigmoid):
+    register_function(_f, _fixed(SIGMOID, None))
+for _f in (torch.tanh, F.tanh):
+    register_function(_f, _fixed(TANH, None))
+register_function(F.gelu, _fixed(GELU, None))
+register_function(F.silu, _fixed(SILU, 1))
+register_function(F.mish, _fixed(MISH, 1))
+register_function(F.hardswish, _fixed(HARDSWISH, 1))
+register_function(F.relu6, _fixed(_window("relu6", 0.0, 6.0), 1))
+register_function(F.hardsigmoid, _fixed(_window("hardsigmoid", -3.0, 3.0), 1))
+register_function(
+    F.leaky_relu,
+    lambda a, k: (_leaky(_arg(a, k, 1, "negative_slope", 0.01)), bool(_arg(a, k, 2, "inplace", 0))),
+)
+register_function(
+    F.elu,
+    lambda a, k: (
+        _exponential_left("elu", _arg(a, k, 1, "alpha", 1.0)),
+        bool(_arg(a, k, 2, "inplace", False)),
+    ),
+)
+register_function(F.selu, _fixed(_exponential_left("selu", 1.6732632423543772), 1))
+register_function(
+    F.celu,
+    lambda a, k: (_celu(_arg(a, k, 1, "alpha", 1.0)), bool(_arg(a, k, 2, "inplace", False))),
+)
+register_function(
+    F.hardtanh,
+    lambda a, k: (
+        _window("hardtanh", _arg(a, k, 1, "min_val", -1.0), _arg(a, k, 2, "max_val", 1.0)),
+        bool(_arg(a, k, 3, "inplace", False)),
+    ),
+)
+register_function(
+    F.softplus,
+    lambda a, k: (_softplus(_arg(a, k, 1, "beta", 1.0), _arg(a, k, 2, "threshold", 20.0)), False),
+)
+for _m, _act in (("relu", RELU), ("abs", ABS), ("sigmoid", SIGMOID), ("tanh", TANH)):
+    register_function(_m, _fixed(_act, None))
+    register_function(_m + "_", _fixed_inplace(_act))
