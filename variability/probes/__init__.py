@@ -9,10 +9,29 @@ from variability.probes.activations import (
     register_activation,
     register_function,
 )
+from variability.probes.errors import NoProbeSitesError, ProbeError, TraceError
+from variability.probes.landscape import LinePieces, pieces_per_line, v3
+from variability.probes.probe import Probe, probe_model
+from variability.probes.results import SCHEMA_VERSION, ProbeResults, SiteResult
+from variability.probes.state import ProbeState
+from variability.probes.thresholds import Thresholds
 
 __all__ = [
+    "SCHEMA_VERSION",
     "Activation",
+    "LinePieces",
+    "NoProbeSitesError",
+    "Probe",
+    "ProbeError",
+    "ProbeResults",
+    "ProbeState",
+    "SiteResult",
+    "Thresholds",
+    "TraceError",
     "activation_for_module",
+    "pieces_per_line",
+    "probe_model",
     "register_activation",
     "register_function",
+    "v3",
 ]

@@ -254,6 +254,13 @@ def _gelu_slope(z: Tensor) -> Tensor:
     return cdf + z * pdf
 
 
+def _gelu_tanh_slope(z: Tensor) -> Tensor:
+    # d/dz [z/2 (1 + tanh(k (z + 0.044715 z^3)))], k = sqrt(2 / pi)
+    k = math.sqrt(2.0 / math.pi)
+    t = torch.tanh(k * (z + 0.044715 * z**3))
+    return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * k * (1.0 + 3 * 0.044715 * z * z)
+
+
 def _silu_slope(z: Tensor) -> Tensor:
     s = torch.sigmoid(z)
     return s * (1.0 + z * (1.0 - s))
@@ -265,6 +272,7 @@ def _mish_slope(z: Tensor) -> Tensor:
 
 
 GELU = _from_derivative("gelu", _gelu_slope)
+GELU_TANH = _from_derivative("gelu", _gelu_tanh_slope)
 SILU = _from_derivative("silu", _silu_slope)
 MISH = _from_derivative("mish", _mish_slope)
 HARDSWISH = Activation("hardswish", _hardswish_active)
@@ -276,7 +284,7 @@ register_activation(nn.ReLU6, _window("relu6", 0.0, 6.0))
 register_activation(nn.ELU, lambda m: _exponential_left("elu", m.alpha))
 register_activation(nn.SELU, _exponential_left("selu", 1.6732632423543772))
 register_activation(nn.CELU, lambda m: _celu(m.alpha))
-register_activation(nn.GELU, GELU)
+register_activation(nn.GELU, lambda m: GELU_TANH if m.approximate == "tanh" else GELU)
 register_activation(nn.SiLU, SILU)
 register_activation(nn.Mish, MISH)
 register_activation(nn.Softplus, lambda m: _softplus(m.beta, m.threshold))
@@ -317,7 +325,9 @@ for _f in (torch.sigmoid, F.sigmoid):
     register_function(_f, _fixed(SIGMOID, None))
 for _f in (torch.tanh, F.tanh):
     register_function(_f, _fixed(TANH, None))
-register_function(F.gelu, _fixed(GELU, None))
+register_function(
+    F.gelu, lambda a, k: (GELU_TANH if k.get("approximate", "none") == "tanh" else GELU, False)
+)
 register_function(F.silu, _fixed(SILU, 1))
 register_function(F.mish, _fixed(MISH, 1))
 register_function(F.hardswish, _fixed(HARDSWISH, 1))

@@ -1,0 +1,91 @@
+"""Which axis of a site's tensor holds the units, and which axes hold samples.
+
+DEFINITIONS.md: ``(N, F)`` has F units; convolution-shaped ``(N, C, *spatial)`` has the C channels
+as units with every position a sample; a sequence ``(N, T, F)`` has F units, every position a
+sample. Three-dimensional tensors are ambiguous (Conv1d's ``(N, C, L)`` against a sequence's
+``(N, T, F)``), so the probe decides once per model (``default_unit_axis_for_3d``) unless told.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from variability.probes.errors import ProbeError
+
+_CHANNEL_FIRST_1D = (
+    nn.Conv1d,
+    nn.ConvTranspose1d,
+    nn.MaxPool1d,
+    nn.AvgPool1d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveMaxPool1d,
+    nn.BatchNorm1d,
+    nn.InstanceNorm1d,
+)
+
+
+def default_unit_axis_for_3d(model: nn.Module) -> int:
+    """Channels (axis 1) if the model has one-dimensional convolution-style layers, else last."""
+    if any(isinstance(m, _CHANNEL_FIRST_1D) for m in model.modules()):
+        return 1
+    return -1
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one tensor shape splits into units and samples."""
+
+    unit_axis: int  # non-negative
+    ndim: int
+    units: int
+
+    @property
+    def sample_axes(self) -> tuple[int, ...]:
+        return tuple(i for i in range(self.ndim) if i != self.unit_axis)
+
+    @property
+    def broadcast_shape(self) -> tuple[int, ...]:
+        """Shape that broadcasts a per-unit vector against the tensor."""
+        return tuple(self.units if i == self.unit_axis else 1 for i in range(self.ndim))
+
+    def as_matrix(self, x: Tensor) -> Tensor:
+        """The tensor as (samples, units): a view for (N, F), a copy when units are not last."""
+        if self.unit_axis != self.ndim - 1:
+            x = x.movedim(self.unit_axis, -1)
+        return x.reshape(-1, self.units)
+
+    def first_sample(self, x: Tensor) -> Tensor:
+        """The per-unit values at the first sample (index 0 along every sample axis)."""
+        return x[tuple(slice(None) if i == self.unit_axis else 0 for i in range(self.ndim))]
+
+
+def as_site_tensor(x: Tensor) -> Tensor:
+    """A site tensor with at least two axes: a flat (N,) tensor is N samples of one unit."""
+    if x.dim() == 0:
+        raise ProbeError("a probe site produced a 0-dimensional tensor: it has no samples to read")
+    return x.unsqueeze(1) if x.dim() == 1 else x
+
+
+def layout_of(x: Tensor, axis_3d: int, unit_axis: int | None = None) -> Layout:
+    """The layout of a site tensor of two or more axes; ``unit_axis`` overrides the rule."""
+    ndim = x.dim()
+    if unit_axis is not None:
+        return _check(x, unit_axis)
+    if ndim == 2:
+        axis = 1
+    elif ndim == 3:
+        axis = axis_3d % 3
+    else:
+        axis = 1
+    return Layout(unit_axis=axis, ndim=ndim, units=x.shape[axis])
+
+
+def _check(x: Tensor, unit_axis: int) -> Layout:
+    ndim = x.dim()
+    if not -ndim <= unit_axis < ndim:
+        shape = tuple(x.shape)
+        raise ProbeError(f"unit_axis={unit_axis} does not exist in a tensor of shape {shape}")
+    axis = unit_axis % ndim
+    return Layout(unit_axis=axis, ndim=ndim, units=x.shape[axis])

@@ -1,0 +1,324 @@
+"""``Probe``: hooks that reduce every batch at every site to sufficient statistics.
+
+The hooks keep no activation: each batch is reduced on the model's device and dropped. Hooks are
+removed, the model's ``forward`` and its train/eval mode restored, on every exit path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils import _pytree
+
+from variability.probes.layout import Layout, as_site_tensor, default_unit_axis_for_3d, layout_of
+from variability.probes.results import ProbeResults
+from variability.probes.sites import Site, SiteSelector, discover_sites
+from variability.probes.state import OUTPUT, ProbeState, SiteRecord
+from variability.probes.statistics import SiteStatistics
+from variability.probes.thresholds import Thresholds
+
+
+def first_tensor(value: Any) -> Tensor | None:
+    """The first floating-point tensor in a model output (a tensor, tuple, list or dict)."""
+    if isinstance(value, Tensor):
+        return value
+    for leaf in _pytree.tree_leaves(value):
+        if isinstance(leaf, Tensor) and leaf.is_floating_point():
+            return leaf
+    return None
+
+
+@dataclass
+class _Entry:
+    """Statistics of one (site, call number) pair, with the depth at which it was first seen."""
+
+    site: Site
+    call: int
+    order: int
+    stats: SiteStatistics
+    deferred_active: bool = False  # the current batch's active count waits for the output hook
+
+
+class Probe:
+    """Measure a model at its probe sites while you run forward passes.
+
+    >>> with Probe(model) as probe:          # doctest: +SKIP
+    ...     for x in batches:
+    ...         model(x)
+    >>> probe.results()                      # doctest: +SKIP
+
+    ``sites``: ``"auto"`` (activation modules, else functional activations found by torch.fx),
+    module names or glob patterns, or a predicate ``(name, module) -> bool``; ``()`` probes only
+    the output.
+    ``unit_axis``: which axis holds the units (default: DEFINITIONS.md's rule). ``redundancy``:
+    also gather cross products over at most ``redundancy_units`` units per site (costs a matrix
+    product per batch). ``gradients``: record the RMS gradient of the loss at each site's output.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        sites: SiteSelector = "auto",
+        *,
+        tau: float = 0.1,
+        collapsed: float = 1e-3,
+        collapsing: float = 0.05,
+        constant: float = 1e-3,
+        redundancy: bool = True,
+        redundancy_units: int = 1024,
+        unit_axis: int | None = None,
+        gradients: bool = False,
+        seed: int = 0,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"Probe needs a torch.nn.Module, got {type(model).__name__}")
+        self.model = model
+        self.thresholds = Thresholds(tau, collapsed, collapsing, constant)
+        self.redundancy = redundancy
+        self.redundancy_units = int(redundancy_units)
+        self.unit_axis = unit_axis
+        self.gradients = gradients
+        self.seed = seed
+        discovery = discover_sites(model, sites)
+        self.sites: list[Site] = discovery.sites
+        self._traced = discovery.traced
+        self._axis_3d = default_unit_axis_for_3d(model)
+        self._handles: list[Any] = []
+        self._attached = False
+        self._saved_forward: Any = None
+        self._had_instance_forward = False
+        self._training: bool | None = None
+        self.reset()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget everything gathered so far (sites stay)."""
+        self._entries: dict[tuple[int, int], _Entry] = {}
+        self._output: _Entry | None = None
+        self._calls = [0] * len(self.sites)
+        self._pending_call = [0] * len(self.sites)
+        self._samples = 0
+
+    def attach(self) -> Probe:
+        """Install the hooks (``with Probe(...)`` does this for you)."""
+        if self._attached:
+            return self
+        self._training = self.model.training
+        try:
+            if self._traced is not None:
+                self._had_instance_forward = "forward" in self.model.__dict__
+                self._saved_forward = self.model.__dict__.get("forward")
+                self.model.forward = self._traced.forward  # type: ignore[method-assign]
+            self._handles.append(self.model.register_forward_pre_hook(self._root_pre_hook))
+            self._handles.append(self.model.register_forward_hook(self._root_hook))
+            for index, site in enumerate(self.sites):
+                self._install(index, site)
+        except BaseException:
+            self._attached = True
+            self.detach()
+            raise
+        self._attached = True
+        return self
+
+    def detach(self) -> None:
+        """Remove every hook, restore ``forward`` and the train/eval mode; safe to call twice."""
+        if not self._attached:
+            return
+        try:
+            for handle in self._handles:
+                handle.remove()
+        finally:
+            self._handles.clear()
+            if self._traced is not None:
+                if self._had_instance_forward:
+                    self.model.forward = self._saved_forward  # type: ignore[method-assign]
+                else:
+                    self.model.__dict__.pop("forward", None)
+            if self._training is not None:
+                self.model.train(self._training)
+            self._attached = False
+
+    close = detach
+
+    def __enter__(self) -> Probe:
+        return self.attach()
+
+    def __exit__(self, *exc: object) -> None:
+        self.detach()
+
+    # --- hooks ---------------------------------------------------------------------------------
+
+    def _root_pre_hook(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        self._calls = [0] * len(self.sites)
+
+    def _root_hook(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        a = first_tensor(output)
+        if a is None:
+            return
+        with torch.no_grad():
+            a = as_site_tensor(a)
+            self._samples += a.shape[0]
+            if self._output is None:
+                stats = self._new_stats(self._layout(a), preactivation=False, device=a.device)
+                self._output = _Entry(_OUTPUT_SITE, 0, -1, stats)
+            entry = self._output
+            entry.stats.add(a, self._layout(a))
+        self._watch_gradient(output, entry.stats)
+
+    def _install(self, index: int, site: Site) -> None:
+        module = site.module
+        if site.activation is not None and site.inplace:
+            self._handles.append(module.register_forward_pre_hook(self._pre_hook_for(index)))
+        self._handles.append(module.register_forward_hook(self._hook_for(index)))
+
+    def _pre_hook_for(self, index: int) -> Callable:
+        def pre_hook(module: nn.Module, args: tuple[Any, ...]) -> None:
+            site = self.sites[index]
+            activation = site.activation
+            call = self._next_call(index)
+            self._pending_call[index] = call
+            with torch.no_grad():
+                z = as_site_tensor(activation.read_preactivation(module, args, None))
+                entry = self._entry(index, call, z)
+                entry.deferred_active = entry.stats.add_preactivation(
+                    z,
+                    self._layout(z),
+                    activation,
+                    self.thresholds.tau,
+                    count_active=activation.count_from_output is None,
+                )
+
+        return pre_hook
+
+    def _hook_for(self, index: int) -> Callable:
+        site = self.sites[index]
+        activation = site.activation
+        tau = self.thresholds.tau
+
+        def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+            a_raw = output if isinstance(output, Tensor) else first_tensor(output)
+            if a_raw is None:
+                return
+            inplace = activation is not None and site.inplace
+            call = self._pending_call[index] if inplace else self._next_call(index)
+            with torch.no_grad():
+                a = as_site_tensor(a_raw)
+                entry = self._entry(index, call, a)
+                layout = self._layout(a)
+                if activation is None:
+                    entry.stats.add(a, layout)
+                elif inplace:
+                    entry.stats.add(
+                        a, layout, activation=activation, active_from_output=entry.deferred_active
+                    )
+                else:
+                    z = as_site_tensor(activation.read_preactivation(module, args, output))
+                    entry.stats.add(a, layout, z=z, activation=activation, tau=tau)
+            self._watch_gradient(a_raw, entry.stats)
+
+        return hook
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _next_call(self, index: int) -> int:
+        call = self._calls[index]
+        self._calls[index] = call + 1
+        return call
+
+    def _new_stats(self, layout: Layout, preactivation: bool, device: torch.device):
+        cross = None
+        if self.redundancy:
+            if layout.units <= self.redundancy_units:
+                cross = torch.arange(layout.units)
+            else:
+                generator = torch.Generator().manual_seed(self.seed)
+                cross = torch.randperm(layout.units, generator=generator)[: self.redundancy_units]
+                cross = torch.sort(cross).values
+        return SiteStatistics(
+            layout.units, preactivation=preactivation, cross_index=cross, device=device
+        )
+
+    def _entry(self, index: int, call: int, x: Tensor) -> _Entry:
+        key = (index, call)
+        entry = self._entries.get(key)
+        if entry is None:
+            site = self.sites[index]
+            stats = self._new_stats(self._layout(x), site.activation is not None, x.device)
+            entry = _Entry(site, call, len(self._entries), stats)
+            self._entries[key] = entry
+        return entry
+
+    def _layout(self, x: Tensor) -> Layout:
+        return layout_of(x, self._axis_3d, self.unit_axis)
+
+    def _watch_gradient(self, output: Any, stats: SiteStatistics) -> None:
+        if not self.gradients or not torch.is_grad_enabled():
+            return
+        tensor = first_tensor(output)
+        if tensor is not None and tensor.requires_grad:
+            tensor.register_hook(lambda grad: stats.add_gradient(grad))
+
+    # --- results -------------------------------------------------------------------------------
+
+    def state(self) -> ProbeState:
+        """A copy of the sufficient statistics gathered so far, mergeable with others."""
+        repeated = {index for index, call in self._entries if call > 0}
+        entries = sorted(self._entries.values(), key=lambda e: e.order)
+        records = []
+        for entry in entries:
+            name = entry.site.name
+            if self.sites.index(entry.site) in repeated:
+                name = f"{name}[{entry.call}]"
+            records.append(SiteRecord(name, entry.site.kind, entry.site.source, entry.stats.copy()))
+        output = None
+        if self._output is not None:
+            output = SiteRecord(OUTPUT, OUTPUT, OUTPUT, self._output.stats.copy())
+        seen = {index for index, _ in self._entries}
+        unused = tuple(s.name for i, s in enumerate(self.sites) if i not in seen)
+        return ProbeState(records, output, self._samples, unused)
+
+    def results(self, *, distributed: bool = False, group: Any = None) -> ProbeResults:
+        """Figures of every site; with ``distributed=True`` merged over all ranks (collective)."""
+        state = self.state()
+        if distributed:
+            state = state.all_reduced(group)
+        return state.results(self.thresholds)
+
+
+_OUTPUT_SITE = Site(OUTPUT, nn.Identity(), activation=None, inplace=False, source=OUTPUT)
+
+
+def probe_model(
+    model: nn.Module,
+    inputs: Tensor | Iterable[Tensor],
+    *,
+    batch_size: int = 1024,
+    device: torch.device | str | None = None,
+    on_batch: Callable[[int], None] | None = None,
+    **probe_options: Any,
+) -> ProbeResults:
+    """Run ``inputs`` through ``model`` in eval mode without gradients, and return the figures.
+
+    ``inputs`` is one tensor (split into batches of ``batch_size``) or an iterable of batches.
+    ``on_batch(rows)`` is called after each batch (for progress bars).
+    """
+    if device is None:
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    batches = inputs.split(batch_size) if isinstance(inputs, Tensor) else inputs
+    training = model.training
+    probe = Probe(model, **probe_options)
+    try:
+        model.eval()
+        with probe, torch.no_grad():
+            for batch in batches:
+                model(batch.to(device))
+                if on_batch is not None:
+                    on_batch(batch.shape[0])
+    finally:
+        model.train(training)
+    return probe.results()

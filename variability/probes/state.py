@@ -1,0 +1,126 @@
+"""The mergeable state of a probe: every site's sufficient statistics, in depth order.
+
+Results from chunks of a probe set, or from the ranks of a distributed job, are merged here, and
+they equal one pass over all the data up to floating-point rounding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from variability.probes.errors import ProbeError
+from variability.probes.results import ProbeResults, summarise_site
+from variability.probes.statistics import SiteStatistics
+from variability.probes.thresholds import Thresholds
+
+OUTPUT = "output"
+
+
+@dataclass
+class SiteRecord:
+    name: str
+    kind: str
+    source: str
+    stats: SiteStatistics
+
+
+@dataclass
+class ProbeState:
+    """Sufficient statistics of every site seen (ordered by depth) and of the model's output."""
+
+    records: list[SiteRecord] = field(default_factory=list)
+    output: SiteRecord | None = None
+    samples: int = 0
+    unused_sites: tuple[str, ...] = ()
+
+    def names(self) -> list[str]:
+        return [r.name for r in self.records]
+
+    def merged(self, other: ProbeState) -> ProbeState:
+        """The state of both probe sets together (sites matched by name)."""
+        mine = {r.name: r for r in self.records}
+        theirs = {r.name: r for r in other.records}
+        order = self.names() + [n for n in other.names() if n not in mine]
+        records = []
+        for name in order:
+            a, b = mine.get(name), theirs.get(name)
+            if a is not None and b is not None:
+                records.append(SiteRecord(a.name, a.kind, a.source, a.stats.merged(b.stats)))
+            else:
+                r = a or b
+                records.append(SiteRecord(r.name, r.kind, r.source, r.stats.copy()))
+        output = self.output or other.output
+        if self.output is not None and other.output is not None:
+            output = SiteRecord(
+                OUTPUT, OUTPUT, OUTPUT, self.output.stats.merged(other.output.stats)
+            )
+        unused = tuple(n for n in self.unused_sites if n in other.unused_sites)
+        return ProbeState(records, output, self.samples + other.samples, unused)
+
+    def results(self, thresholds: Thresholds | None = None) -> ProbeResults:
+        thresholds = thresholds or Thresholds()
+        sites = tuple(
+            summarise_site(r.name, r.kind, r.source, depth, r.stats, thresholds)
+            for depth, r in enumerate(self.records)
+        )
+        output = None
+        if self.output is not None:
+            output = summarise_site(
+                OUTPUT, OUTPUT, OUTPUT, len(sites), self.output.stats, thresholds
+            )
+        return ProbeResults(sites, output, thresholds, self.samples, self.unused_sites)
+
+    # --- torch.distributed ---------------------------------------------------------------------
+
+    def all_reduced(self, group=None) -> ProbeState:
+        """Every rank's statistics merged; each rank returns the same merged state.
+
+        Rank 0's reference values are broadcast, every rank re-expresses its sums around them, and
+        one all_reduce(SUM) of a single float64 vector adds them up.
+        """
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            return self
+        names = [r.name for r in self._all_records()]
+        gathered: list[list[str] | None] = [None] * dist.get_world_size(group)
+        dist.all_gather_object(gathered, names, group=group)
+        if any(g != names for g in gathered):
+            raise ProbeError(
+                "the ranks saw different probe sites; every rank must run the same model "
+                f"on at least one batch (rank sites: {gathered})"
+            )
+        records = self._all_records()
+        device = records[0].stats.count.device if records else torch.device("cpu")
+        shifts = torch.cat([r.stats.shift for r in records]) if records else torch.zeros(0)
+        dist.broadcast(shifts, src=0, group=group)
+        rebased, offset = [], 0
+        for record in records:
+            reference = shifts[offset : offset + record.stats.units]
+            offset += record.stats.units
+            rebased.append(record.stats.rebased(reference))
+        flat = torch.cat(
+            [t.reshape(-1) for s in rebased for name, t in s.tensors() if name != "shift"]
+            + [torch.tensor([float(self.samples)], dtype=torch.float64, device=device)]
+        )
+        dist.all_reduce(flat, group=group)
+        position = 0
+        for stats in rebased:
+            for name, tensor in stats.tensors():
+                if name == "shift":
+                    continue
+                size = tensor.numel()
+                setattr(stats, name, flat[position : position + size].view_as(tensor).clone())
+                position += size
+            stats.initialised = bool(stats.count.sum() > 0)
+        samples = int(flat[position].item())
+        merged = [
+            SiteRecord(r.name, r.kind, r.source, s) for r, s in zip(records, rebased, strict=True)
+        ]
+        output = merged.pop() if self.output is not None else None
+        return ProbeState(merged, output, samples, self.unused_sites)
+
+    def _all_records(self) -> list[SiteRecord]:
+        return [*self.records, *([self.output] if self.output is not None else [])]
