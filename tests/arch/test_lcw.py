@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from variability.arch import LCWLinear, zero_sum_basis
+from variability.arch import LCWLinear, build_model, zero_sum_basis
 
 
 def activation_shift(z: torch.Tensor) -> float:
@@ -129,6 +129,17 @@ def test_activation_shift_far_below_plain_layer():
     assert plain_shift > 0.5
     assert lcw_shift < 0.05
     assert lcw_shift < plain_shift / 20
+
+
+def test_lcw_model_constrains_every_hidden_to_hidden_layer_only():
+    model = build_model("lcw", d_in=3, d_out=2, depth=4, width=10, seed=0)
+    constrained = [name for name, m in model.named_children() if isinstance(m, LCWLinear)]
+    assert constrained == ["lcw2", "lcw3", "lcw4"]
+    assert type(model.linear1) is nn.Linear and type(model.out) is nn.Linear
+    for name in constrained:
+        rows = getattr(model, name).weight.sum(dim=1)
+        assert rows.abs().max().item() < 1e-6
+    assert isinstance(model.act1, nn.Sigmoid)
 
 
 def test_dtype_change_rebuilds_the_basis_exactly():

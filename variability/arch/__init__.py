@@ -5,7 +5,50 @@ whose units are active where the pre-activation is not 0.
 """
 
 from variability.arch.abs import Abs
+from variability.arch.builders import (
+    DEFAULT_ACTIVATION,
+    DEFAULT_INIT,
+    Network,
+    build_model,
+    rebuild,
+)
+from variability.arch.errors import (
+    BudgetError,
+    SpecError,
+)
 from variability.arch.han import HanLayer
+from variability.arch.init import ACTIVATIONS, INITS, activation_gain
 from variability.arch.lcw import LCWLinear, zero_sum_basis
+from variability.arch.params import (
+    DEFAULT_TOLERANCE,
+    FAMILIES,
+    count_params,
+    min_width,
+    param_count,
+    solve_width,
+    solve_widths,
+)
 
-__all__ = ["Abs", "HanLayer", "LCWLinear", "zero_sum_basis"]
+__all__ = [
+    "ACTIVATIONS",
+    "DEFAULT_ACTIVATION",
+    "DEFAULT_INIT",
+    "DEFAULT_TOLERANCE",
+    "FAMILIES",
+    "INITS",
+    "Abs",
+    "BudgetError",
+    "HanLayer",
+    "LCWLinear",
+    "Network",
+    "SpecError",
+    "activation_gain",
+    "build_model",
+    "count_params",
+    "min_width",
+    "param_count",
+    "rebuild",
+    "solve_width",
+    "solve_widths",
+    "zero_sum_basis",
+]
