@@ -14,8 +14,13 @@ from variability.arch.builders import (
 )
 from variability.arch.errors import (
     BudgetError,
+    CorruptModelFileError,
+    ModelFileError,
+    ModelFileNotFoundError,
+    NotAModelFileError,
     SpecError,
 )
+from variability.arch.files import FORMAT, FORMAT_VERSION, load_model, read_model_file, save_model
 from variability.arch.han import HanLayer
 from variability.arch.init import ACTIVATIONS, INITS, activation_gain
 from variability.arch.lcw import LCWLinear, zero_sum_basis
@@ -35,19 +40,28 @@ __all__ = [
     "DEFAULT_INIT",
     "DEFAULT_TOLERANCE",
     "FAMILIES",
+    "FORMAT",
+    "FORMAT_VERSION",
     "INITS",
     "Abs",
     "BudgetError",
+    "CorruptModelFileError",
     "HanLayer",
     "LCWLinear",
+    "ModelFileError",
+    "ModelFileNotFoundError",
     "Network",
+    "NotAModelFileError",
     "SpecError",
     "activation_gain",
     "build_model",
     "count_params",
+    "load_model",
     "min_width",
     "param_count",
+    "read_model_file",
     "rebuild",
+    "save_model",
     "solve_width",
     "solve_widths",
     "zero_sum_basis",
