@@ -72,56 +72,66 @@ def _row_blocks(rows: int, width: int) -> list[slice]:
 class _HanFunction(torch.autograd.Function):
     """Fused forward and backward of ``|x - 2 (x . u_hat) u_hat + b|`` for x of shape (N, width).
 
-    Saved for backward: x, ``y = H x + b`` and ``p = x . u_hat``. Backward, with g the incoming
-    gradient and ``g_y = g * sign(y)``:
-    ``dL/dx = g_y - 2 (g_y . u_hat) u_hat``, ``dL/db = sum_n g_y``,
-    ``dL/du_hat = -2 sum_n ((g_y . u_hat) x + p g_y)``, projected off u_hat and divided by |u|
-    (by machine epsilon if |u| is smaller, to keep it finite).
+    Only ``y = H x + b`` is saved (one activation-sized tensor per layer): since H is its own
+    inverse, ``x = H (y - b)`` and ``p = x . u_hat = (b - y) . u_hat``. Backward, with g the
+    incoming gradient, ``g_y = g * sign(y)`` and ``q = g_y . u_hat`` per sample:
+
+    - ``dL/dx = H g_y = g_y - 2 q u_hat``
+    - ``dL/db = sum_n g_y``
+    - ``dL/du_hat = -2 sum_n (q x + p g_y)``, with ``sum_n q x = H (sum_n q y - (sum_n q) b)``;
+      then projected off u_hat and divided by |u| (by machine epsilon if |u| is smaller).
+
+    Rows are processed in blocks so each block is read from main memory once per pass direction
+    and the other passes over it hit the cache.
     """
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, u: Tensor, b: Tensor) -> Tensor:  # type: ignore[override]
         u_hat, length = unit_direction(u)
-        p = x @ u_hat  # (N,): x . u_hat per sample
         y = torch.empty_like(x)
         out = torch.empty_like(x)
         for rows in _row_blocks(x.shape[0], x.shape[1]):
-            block = y[rows]
-            torch.addcmul(x[rows], p[rows].unsqueeze(1), u_hat, value=-2.0, out=block)
+            block, source = y[rows], x[rows]
+            p = source @ u_hat  # (rows,): x . u_hat per sample
+            torch.addcmul(source, p.unsqueeze(1), u_hat, value=-2.0, out=block)
             block.add_(b)
             torch.abs(block, out=out[rows])
-        ctx.save_for_backward(x, y, p, u_hat, length)
+        ctx.save_for_backward(y, u_hat, length, b)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        x, y, p, u_hat, length = ctx.saved_tensors
+        y, u_hat, length, b = ctx.saved_tensors
         need_x, need_u, need_b = ctx.needs_input_grad
         grad_out = grad_out.contiguous()
-        width = x.shape[1]
-        grad_x = torch.empty_like(x) if need_x else None
-        sums = x.new_zeros(2, width)  # rows: sum_n g_y, sum_n p_n g_y
-        xq = x.new_zeros(width)  # sum_n (g_y . u_hat) x_n
-        blocks = _row_blocks(x.shape[0], width)
-        scratch = x.new_empty(blocks[0].stop - blocks[0].start, width) if blocks else None
+        width = y.shape[1]
+        grad_x = torch.empty_like(y) if need_x else None
+        sums = y.new_zeros(2, width)  # sum_n g_y and sum_n p_n g_y
+        qy = y.new_zeros(width)  # sum_n q_n y_n
+        q_total = y.new_zeros(())  # sum_n q_n
+        b_dot_u = b @ u_hat
+        blocks = _row_blocks(y.shape[0], width)
+        scratch = y.new_empty(blocks[0].stop - blocks[0].start, width) if blocks else None
         for rows in blocks:
-            g = scratch[: rows.stop - rows.start]
-            torch.sign(y[rows], out=g)
-            g.mul_(grad_out[rows])  # the gradient with respect to y = Hx + b
-            q = g @ u_hat  # (rows,): g_y . u_hat per sample
+            g, block = scratch[: rows.stop - rows.start], y[rows]
+            torch.sign(block, out=g)
+            g.mul_(grad_out[rows])  # the gradient with respect to y
+            q = g @ u_hat
             if need_x:
-                # H is symmetric, so H^T g = g - 2 (g . u_hat) u_hat.
                 torch.addcmul(g, q.unsqueeze(1), u_hat, value=-2.0, out=grad_x[rows])
-            if need_u or need_b:
-                ones_p = torch.stack((torch.ones_like(p[rows]), p[rows]))  # (2, rows)
-                sums.add_(ones_p @ g)  # one pass over g for both sums
+            if need_b or need_u:
+                p = b_dot_u - block @ u_hat
+                sums.add_(torch.stack((torch.ones_like(p), p)) @ g)  # one pass for both sums
             if need_u:
-                xq.add_(q @ x[rows])
+                qy.add_(q @ block)
+                q_total.add_(q.sum())
         grad_b = sums[0] if need_b else None
         grad_u = None
         if need_u:
-            grad_u_hat = (xq + sums[1]).mul_(-2.0)
+            v = qy - q_total * b
+            qx = v - 2.0 * (v @ u_hat) * u_hat  # sum_n q_n x_n = H (sum_n q_n y_n - q_total b)
+            grad_u_hat = (qx + sums[1]).mul_(-2.0)
             radial = (grad_u_hat @ u_hat) * u_hat
             # d u_hat / du = (I - u_hat u_hat^T) / |u|. Below machine epsilon, |u| is floored so
             # the gradient stays finite: same direction, bounded size (only u's direction matters).
