@@ -72,8 +72,8 @@ def _row_blocks(rows: int, width: int) -> list[slice]:
 class _HanFunction(torch.autograd.Function):
     """Fused forward and backward of ``|x - 2 (x . u_hat) u_hat + b|`` for x of shape (N, width).
 
-    Only ``y = H x + b`` is saved (one activation-sized tensor per layer): since H is its own
-    inverse, ``x = H (y - b)`` and ``p = x . u_hat = (b - y) . u_hat``. Backward, with g the
+    Saved: ``y = H x + b`` and ``p = x . u_hat`` (one activation-sized tensor per layer; x itself
+    is not needed, since H is its own inverse and ``x = H (y - b)``). Backward, with g the
     incoming gradient, ``g_y = g * sign(y)`` and ``q = g_y . u_hat`` per sample:
 
     - ``dL/dx = H g_y = g_y - 2 q u_hat``
@@ -90,27 +90,28 @@ class _HanFunction(torch.autograd.Function):
         u_hat, length = unit_direction(u)
         y = torch.empty_like(x)
         out = torch.empty_like(x)
+        p = x.new_empty(x.shape[0])  # x . u_hat per sample
         for rows in _row_blocks(x.shape[0], x.shape[1]):
             block, source = y[rows], x[rows]
-            p = source @ u_hat  # (rows,): x . u_hat per sample
-            torch.addcmul(source, p.unsqueeze(1), u_hat, value=-2.0, out=block)
+            torch.mv(source, u_hat, out=p[rows])
+            torch.addcmul(source, p[rows].unsqueeze(1), u_hat, value=-2.0, out=block)
             block.add_(b)
             torch.abs(block, out=out[rows])
-        ctx.save_for_backward(y, u_hat, length, b)
+        ctx.save_for_backward(y, p, u_hat, length, b)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        y, u_hat, length, b = ctx.saved_tensors
+        y, p, u_hat, length, b = ctx.saved_tensors
         need_x, need_u, need_b = ctx.needs_input_grad
         grad_out = grad_out.contiguous()
         width = y.shape[1]
         grad_x = torch.empty_like(y) if need_x else None
-        sums = y.new_zeros(2, width)  # sum_n g_y and sum_n p_n g_y
+        g_total = y.new_zeros(width)  # sum_n g_y
+        pg = y.new_zeros(width)  # sum_n p_n g_y
         qy = y.new_zeros(width)  # sum_n q_n y_n
         q_total = y.new_zeros(())  # sum_n q_n
-        b_dot_u = b @ u_hat
         blocks = _row_blocks(y.shape[0], width)
         scratch = y.new_empty(blocks[0].stop - blocks[0].start, width) if blocks else None
         for rows in blocks:
@@ -120,18 +121,18 @@ class _HanFunction(torch.autograd.Function):
             q = g @ u_hat
             if need_x:
                 torch.addcmul(g, q.unsqueeze(1), u_hat, value=-2.0, out=grad_x[rows])
-            if need_b or need_u:
-                p = b_dot_u - block @ u_hat
-                sums.add_(torch.stack((torch.ones_like(p), p)) @ g)  # one pass for both sums
+            if need_b:
+                g_total.add_(g.sum(dim=0))
             if need_u:
+                pg.add_(p[rows] @ g)
                 qy.add_(q @ block)
                 q_total.add_(q.sum())
-        grad_b = sums[0] if need_b else None
+        grad_b = g_total if need_b else None
         grad_u = None
         if need_u:
             v = qy - q_total * b
             qx = v - 2.0 * (v @ u_hat) * u_hat  # sum_n q_n x_n = H (sum_n q_n y_n - q_total b)
-            grad_u_hat = (qx + sums[1]).mul_(-2.0)
+            grad_u_hat = (qx + pg).mul_(-2.0)
             radial = (grad_u_hat @ u_hat) * u_hat
             # d u_hat / du = (I - u_hat u_hat^T) / |u|. Below machine epsilon, |u| is floored so
             # the gradient stays finite: same direction, bounded size (only u's direction matters).
