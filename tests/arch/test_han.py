@@ -208,3 +208,22 @@ def test_traceable_by_torch_fx():
     traced = torch.fx.symbolic_trace(layer)
     x = torch.randn(2, 3)
     torch.testing.assert_close(traced(x), layer(x))
+
+
+def test_unfused_layer_supports_double_backward():
+    torch.manual_seed(8)
+    layer = HanLayer(5).double()
+    x = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    fused = layer(x)
+    layer.fused = False
+    plain = layer(x)
+    torch.testing.assert_close(plain, fused)
+    # A Hessian-vector product with respect to u needs the graph of the gradient.
+    (grad_u,) = torch.autograd.grad(plain.pow(2).sum(), layer.u, create_graph=True)
+    (hvp,) = torch.autograd.grad(grad_u @ torch.ones(5, dtype=torch.float64), layer.u)
+    assert torch.isfinite(hvp).all() and hvp.abs().sum() > 0
+    # The fused kernel refuses double backward with an error instead of a wrong answer.
+    layer.fused = True
+    (grad_u,) = torch.autograd.grad(layer(x).pow(2).sum(), layer.u, create_graph=True)
+    with pytest.raises(RuntimeError):
+        torch.autograd.grad(grad_u.sum(), layer.u)

@@ -42,9 +42,9 @@ def unit_direction(u: Tensor) -> tuple[Tensor, Tensor]:
 def han_reference(x: Tensor, u: Tensor, b: Tensor, absolute: bool = True) -> Tensor:
     """The Han layer in plain differentiable torch ops (no custom backward).
 
-    Used where a custom autograd Function does not fit (torch.fx tracing, double backward) and
-    as the reference the fused version is tested against. ``absolute=False`` returns the
-    pre-activation ``H x + b``.
+    Used where a custom autograd Function does not fit (torch.fx tracing, double backward,
+    ``HanLayer.fused = False``) and as the reference the fused version is tested against.
+    ``absolute=False`` returns the pre-activation ``H x + b``.
     """
     u_hat, _ = unit_direction(u)
     y = x - 2.0 * (x @ u_hat).unsqueeze(-1) * u_hat + b
@@ -52,7 +52,7 @@ def han_reference(x: Tensor, u: Tensor, b: Tensor, absolute: bool = True) -> Ten
 
 
 def _han_inference(x: Tensor, u: Tensor, b: Tensor) -> Tensor:
-    """The forward pass without autograd bookkeeping: three passes over x, no temporaries."""
+    """The forward pass without autograd bookkeeping: four passes over x, one new tensor."""
     u_hat, _ = unit_direction(u)
     flat = x.reshape(-1, x.shape[-1])
     y = torch.addcmul(flat, (flat @ u_hat).unsqueeze(1), u_hat, value=-2.0)
@@ -149,9 +149,10 @@ class HanLayer(nn.Module):
     ``[-1/sqrt(width), 1/sqrt(width)]``.
 
     The layer is 1-Lipschitz and its Jacobian ``diag(sign(y)) H`` is orthogonal wherever no
-    component of ``H x + b`` is exactly 0. Gradients support one backward pass (no double
-    backward through the fused kernel); in ``torch.no_grad`` and under torch.fx tracing the
-    layer runs plain torch ops.
+    component of ``H x + b`` is exactly 0. The fused kernel supports one backward pass; for
+    double backward (``create_graph=True``) or ``torch.func`` transforms set ``layer.fused =
+    False`` (plain differentiable ops, slower). In ``torch.no_grad`` and under torch.fx tracing
+    the layer needs no kernel and runs plain torch ops.
     """
 
     def __init__(
@@ -166,6 +167,7 @@ class HanLayer(nn.Module):
         if int(width) < 1:
             raise ValueError(f"HanLayer needs width >= 1, got {width}")
         self.width = int(width)
+        self.fused = True
         self.u = nn.Parameter(torch.empty(self.width, device=device, dtype=dtype))
         self.b = nn.Parameter(torch.empty(self.width, device=device, dtype=dtype))
         self.reset_parameters(generator)
@@ -189,7 +191,7 @@ class HanLayer(nn.Module):
         return han_reference(x, self.u, self.b, absolute=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        if isinstance(x, torch.fx.Proxy):
+        if isinstance(x, torch.fx.Proxy) or not self.fused:
             return han_reference(x, self.u, self.b)
         if x.shape[-1] != self.width:
             raise ValueError(
