@@ -182,3 +182,13 @@ def test_cuda_when_available():
         x = torch.randn(4, 2)
         expected = model(x)
         torch.testing.assert_close(model.cuda()(x.cuda()).cpu(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_numpy_integers_are_accepted_and_stored_as_int():
+    import numpy as np
+
+    model = build_model(
+        "fc", np.int64(2), np.int32(1), np.int64(2), width=np.int64(5), seed=np.int64(3)
+    )
+    assert all(type(model.spec[k]) is int for k in ("d_in", "d_out", "depth", "width", "seed"))
+    json.dumps(model.spec)

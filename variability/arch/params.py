@@ -14,6 +14,7 @@ that would work, rather than silently comparing models of very different sizes.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 
 from torch import nn
@@ -41,9 +42,10 @@ def check_family(family: str) -> str:
 
 
 def check_size(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    """``int(value)`` if it is an integer (Python or NumPy; not a bool or float) >= minimum."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise SpecError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
+    return int(value)
 
 
 def min_width(family: str, depth: int) -> int:
