@@ -1,0 +1,173 @@
+"""Model files: the spec and the weights in one file that ``torch.load(weights_only=True)`` reads.
+
+Layout (a dict written with ``torch.save``, so a zip archive)::
+
+    {
+        "format": "variability-model",
+        "format_version": 1,
+        "variability_version": "0.1.0",
+        "spec": {"family": ..., "d_in": ..., ..., "seed": ...},   # build_model(**spec)
+        "state_dict": {name: tensor, ...},                        # CPU tensors
+    }
+
+Only plain containers, strings, numbers and tensors: loading never runs pickled code.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from variability.arch.builders import Network, rebuild
+from variability.arch.errors import (
+    CorruptModelFileError,
+    ModelFileError,
+    ModelFileNotFoundError,
+    NotAModelFileError,
+    SpecError,
+)
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "load_model", "read_model_file", "save_model"]
+
+FORMAT = "variability-model"
+FORMAT_VERSION = 1
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def save_model(model: nn.Module, path: str | os.PathLike[str]) -> Path:
+    """Write ``model`` (a built Network, or any module with a ``spec`` dict) and its weights.
+
+    Written to a temporary name in the same directory and renamed, so an interrupted save never
+    leaves a half-written file under ``path``. Returns the path written.
+    """
+    spec = getattr(model, "spec", None)
+    if not isinstance(spec, dict):
+        raise SpecError(
+            "save_model needs a model built by build_model (it carries the spec that rebuilds it); "
+            f"got a {type(model).__name__} without a spec"
+        )
+    from variability import __version__
+
+    payload: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "variability_version": __version__,
+        "spec": dict(spec),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+    }
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+    )
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            torch.save(payload, stream)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The checked payload of a model file (``spec``, ``state_dict``...), without building it."""
+    file = Path(path)
+    if not file.exists():
+        raise ModelFileNotFoundError(f"no model file at {file}", file)
+    if file.is_dir():
+        raise NotAModelFileError(f"{file} is a directory, not a model file", file)
+    with open(file, "rb") as stream:
+        head = stream.read(4)
+    if not head:
+        raise CorruptModelFileError(f"{file} is empty", file)
+    if head != _ZIP_MAGIC:
+        raise NotAModelFileError(
+            f"{file} is not a variability model file (not a PyTorch archive: it does not start "
+            "with the zip signature that torch.save writes)",
+            file,
+        )
+    try:
+        payload = torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "weights only load failed" in str(error).lower():
+            raise NotAModelFileError(
+                f"{file} is a PyTorch file holding pickled Python objects (a whole pickled "
+                "module?), not a variability model file; it was not loaded, because unpickling "
+                "runs code",
+                file,
+            ) from None
+        raise CorruptModelFileError(f"{file} is damaged: {_first_line(error)}", file) from None
+    except Exception as error:  # zip, CRC, decoding errors: a truncated or damaged archive
+        raise CorruptModelFileError(
+            f"{file} is truncated or damaged and cannot be read ({_first_line(error)})", file
+        ) from None
+    if not isinstance(payload, Mapping) or payload.get("format") != FORMAT:
+        what = _describe_foreign(payload)
+        raise NotAModelFileError(
+            f"{file} is a PyTorch file but not a variability model file ({what}); a bare state "
+            "dict needs the code that builds its architecture",
+            file,
+        )
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise CorruptModelFileError(f"{file} has an invalid format_version {version!r}", file)
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{file} uses model file format {version}, newer than this version of variability "
+            f"reads ({FORMAT_VERSION}); upgrade variability to load it",
+            file,
+        )
+    if not isinstance(payload.get("spec"), Mapping) or not isinstance(
+        payload.get("state_dict"), Mapping
+    ):
+        raise CorruptModelFileError(f"{file} lacks its spec or its weights", file)
+    return dict(payload)
+
+
+def load_model(path: str | os.PathLike[str], device: torch.device | str | None = None) -> Network:
+    """Rebuild the model a file describes and load its weights (onto ``device`` if given).
+
+    Errors (all ValueError subclasses, each one sentence): ModelFileNotFoundError,
+    NotAModelFileError (another kind of file), CorruptModelFileError (truncated, damaged, or
+    weights that do not fit the spec), ModelFileError (a newer format).
+    """
+    file = Path(path)
+    payload = read_model_file(file)
+    try:
+        model = rebuild(dict(payload["spec"]))
+    except (SpecError, TypeError) as error:
+        raise CorruptModelFileError(
+            f"{file} has a spec that cannot be built: {error}", file
+        ) from None
+    try:
+        model.load_state_dict(payload["state_dict"], strict=True)
+    except (RuntimeError, KeyError) as error:
+        raise CorruptModelFileError(
+            f"{file}: the weights do not fit the spec ({_first_line(error)})", file
+        ) from None
+    if device is not None:
+        model.to(device)
+    return model
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0].split(". ")[0][:200]
+
+
+def _describe_foreign(payload: object) -> str:
+    if isinstance(payload, Mapping):
+        if payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
+            count = len(payload)
+            return f"it looks like a bare state dict of {count} tensor{'s' if count > 1 else ''}"
+        keys = ", ".join(sorted(map(str, payload))[:5])
+        return f"a dict with keys {keys or '(none)'}"
+    return f"it holds a {type(payload).__name__}"
