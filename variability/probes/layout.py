@@ -9,6 +9,7 @@ sample. Three-dimensional tensors are ambiguous (Conv1d's ``(N, C, L)`` against 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache, cached_property
 
 from torch import Tensor, nn
 
@@ -41,11 +42,11 @@ class Layout:
     ndim: int
     units: int
 
-    @property
+    @cached_property
     def sample_axes(self) -> tuple[int, ...]:
         return tuple(i for i in range(self.ndim) if i != self.unit_axis)
 
-    @property
+    @cached_property
     def broadcast_shape(self) -> tuple[int, ...]:
         """Shape that broadcasts a per-unit vector against the tensor."""
         return tuple(self.units if i == self.unit_axis else 1 for i in range(self.ndim))
@@ -79,7 +80,13 @@ def layout_of(x: Tensor, axis_3d: int, unit_axis: int | None = None) -> Layout:
         axis = axis_3d % 3
     else:
         axis = 1
-    return Layout(unit_axis=axis, ndim=ndim, units=x.shape[axis])
+    return _layout(axis, ndim, x.shape[axis])
+
+
+@cache
+def _layout(unit_axis: int, ndim: int, units: int) -> Layout:
+    """Layouts are few and immutable: share them, so their derived tuples are computed once."""
+    return Layout(unit_axis=unit_axis, ndim=ndim, units=units)
 
 
 def _check(x: Tensor, unit_axis: int) -> Layout:
@@ -88,4 +95,4 @@ def _check(x: Tensor, unit_axis: int) -> Layout:
         shape = tuple(x.shape)
         raise ProbeError(f"unit_axis={unit_axis} does not exist in a tensor of shape {shape}")
     axis = unit_axis % ndim
-    return Layout(unit_axis=axis, ndim=ndim, units=x.shape[axis])
+    return _layout(axis, ndim, x.shape[axis])

@@ -17,6 +17,7 @@ Why this shape:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import torch
@@ -378,4 +379,4 @@ def _floating(x: Tensor) -> Tensor:
 
 def _finite(block: Tensor) -> bool:
     """One scalar check: any NaN or Inf in a batch makes some per-unit sum non-finite."""
-    return bool(torch.isfinite(block.sum()))
+    return math.isfinite(block.sum().item())

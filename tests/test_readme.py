@@ -1,0 +1,27 @@
+"""The README's Python examples run as written, and its set-up commands are what CI runs."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def test_readme_python_examples_run(tmp_path, monkeypatch):
+    blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+    assert blocks, "the README shows no Python example"
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        namespace: dict = {}
+        exec(compile(block, "README.md", "exec"), namespace)
+    assert (tmp_path / "probe.json").exists()
+
+
+def test_ci_reads_its_commands_from_the_readme():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "readme_block install" in ci and "readme_block test" in ci
+    for tag in ("<!-- ci:install -->", "<!-- ci:test -->"):
+        following = README.split(tag, 1)[1].lstrip()
+        assert following.startswith("```bash\n"), tag
+    install = README.split("<!-- ci:install -->", 1)[1].split("```")[1]
+    assert "pip install torch==" in install and 'pip install -e ".[dev]"' in install
