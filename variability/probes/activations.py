@@ -363,3 +363,38 @@ register_function(
 for _m, _act in (("relu", RELU), ("abs", ABS), ("sigmoid", SIGMOID), ("tanh", TANH)):
     register_function(_m, _fixed(_act, None))
     register_function(_m + "_", _fixed_inplace(_act))
+
+
+# ATen operators: what torch.export programs (.pt2) and other ATen-level graphs call.
+_aten = torch.ops.aten
+for _op, _act in (
+    (_aten.relu.default, RELU),
+    (_aten.abs.default, ABS),
+    (_aten.sigmoid.default, SIGMOID),
+    (_aten.tanh.default, TANH),
+    (_aten.silu.default, SILU),
+    (_aten.mish.default, MISH),
+    (_aten.hardswish.default, HARDSWISH),
+):
+    register_function(_op, _fixed(_act, None))
+for _op, _act in ((_aten.relu_.default, RELU), (_aten.abs_.default, ABS)):
+    register_function(_op, _fixed_inplace(_act))
+register_function(
+    _aten.gelu.default,
+    lambda a, k: (GELU_TANH if k.get("approximate", "none") == "tanh" else GELU, False),
+)
+register_function(
+    _aten.leaky_relu.default,
+    lambda a, k: (_leaky(_arg(a, k, 1, "negative_slope", 0.01)), False),
+)
+register_function(
+    _aten.hardtanh.default,
+    lambda a, k: (
+        _window("hardtanh", _arg(a, k, 1, "min_val", -1.0), _arg(a, k, 2, "max_val", 1.0)),
+        False,
+    ),
+)
+register_function(
+    _aten.elu.default,
+    lambda a, k: (_exponential_left("elu", _arg(a, k, 1, "alpha", 1.0)), False),
+)

@@ -8,6 +8,7 @@ graph shares every parameter and submodule with the model, so training through i
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,14 +71,36 @@ class TracedSite:
 def _call_name(op: str, target: Any) -> str:
     if op == "call_method":
         return str(target).rstrip("_")
-    return getattr(target, "__name__", str(target)).rstrip("_")
+    name = getattr(target, "_opname", None) or getattr(target, "__name__", str(target))
+    return str(name).rstrip("_")
+
+
+def _site_base(node: fx.Node) -> tuple[str, str]:
+    """(module path, call name) of a node; graphs from torch.export carry their module stack."""
+    base = _call_name(node.op, node.target)
+    stack = node.meta.get("nn_module_stack")
+    if stack:
+        path, owner = list(stack.values())[-1]
+        owner_name = str(getattr(owner, "__name__", owner)).rsplit(".", 1)[-1]
+        if path and owner_name.lower().startswith(base.split(".")[-1].lower()):
+            return path, ""  # the call is an activation module's own forward: name it so
+        return path, base
+    return node.meta.get(_PATH_KEY, ""), base
+
+
+def _graph_of(model: nn.Module) -> tuple[nn.Module, fx.Graph]:
+    if isinstance(model, fx.GraphModule):
+        # already a graph (torch.export's .module(), an earlier fx trace): keep its node metadata
+        return model, copy.deepcopy(model.graph)
+    tracer = _PathTracer()
+    graph = tracer.trace(model)
+    return tracer.root, graph
 
 
 def trace_functional_sites(model: nn.Module) -> tuple[fx.GraphModule, list[TracedSite]]:
     """Trace ``model`` and put a FunctionalSite in place of each known activation call."""
-    tracer = _PathTracer()
     try:
-        graph = tracer.trace(model)
+        root, graph = _graph_of(model)
     except Exception as error:  # fx raises many types; all mean the same to the user
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise TraceError(
@@ -87,7 +110,7 @@ def trace_functional_sites(model: nn.Module) -> tuple[fx.GraphModule, list[Trace
             "glob patterns or a predicate (name, module) -> bool; each named module's output is "
             "probed."
         ) from None
-    traced = fx.GraphModule(tracer.root, graph, type(model).__name__)
+    traced = fx.GraphModule(root, graph, type(model).__name__)
     found: list[tuple[fx.Node, Activation, bool, str]] = []
     for node in traced.graph.nodes:
         if node.op not in ("call_function", "call_method"):
@@ -98,9 +121,9 @@ def trace_functional_sites(model: nn.Module) -> tuple[fx.GraphModule, list[Trace
             rule = None  # an argument only known at run time: not a site we can judge
         if rule is None:
             continue
-        path = node.meta.get(_PATH_KEY, "")
-        base = _call_name(node.op, node.target)
-        found.append((node, rule[0], rule[1], f"{path}.{base}" if path else base))
+        path, base = _site_base(node)
+        name = ".".join(part for part in (path, base) if part)
+        found.append((node, rule[0], rule[1], name))
     repeats = Counter(name for *_, name in found)
     seen: Counter[str] = Counter()
     sites: list[TracedSite] = []

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from variability.probes.errors import ProbeError
-from variability.probes.probe import first_tensor
+from variability.probes.probe import first_tensor, set_mode
 from variability.probes.sites import SiteSelector, discover_sites
 
 
@@ -48,7 +48,7 @@ def _evaluate(model: nn.Module, x: Tensor, batch_size: int, device: torch.device
     outputs = []
     training = model.training
     try:
-        model.eval()
+        set_mode(model, False)
         with torch.no_grad():
             for batch in x.split(batch_size):
                 out = first_tensor(model(batch.to(device=device, dtype=dtype)))
@@ -56,7 +56,7 @@ def _evaluate(model: nn.Module, x: Tensor, batch_size: int, device: torch.device
                     raise ProbeError("the model returned no tensor")
                 outputs.append(out.reshape(out.shape[0], -1).double().cpu())
     finally:
-        model.train(training)
+        set_mode(model, training)
     return torch.cat(outputs).numpy()
 
 
@@ -197,7 +197,7 @@ def pieces_per_line(
     counts = np.zeros(lines, dtype=np.int64)
     training = model.training
     try:
-        model.eval()
+        set_mode(model, False)
         with _PatternChanges(model, sites, tau) as recorder, torch.no_grad():
             for line in range(lines):
                 i, j = torch.randperm(inputs.shape[0], generator=generator)[:2].tolist()
@@ -210,7 +210,7 @@ def pieces_per_line(
                 changes = 0 if recorder.changed is None else int(recorder.changed.sum())
                 counts[line] = changes + 1
     finally:
-        model.train(training)
+        set_mode(model, training)
     return LinePieces(
         mean=float(counts.mean()),
         std=float(counts.std()),

@@ -6,6 +6,7 @@ removed, the model's ``forward`` and its train/eval mode restored, on every exit
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,17 @@ from variability.probes.sites import Site, SiteSelector, discover_sites
 from variability.probes.state import OUTPUT, ProbeState, SiteRecord
 from variability.probes.statistics import SiteStatistics
 from variability.probes.thresholds import Thresholds
+
+
+def set_mode(model: nn.Module, training: bool) -> None:
+    """``model.train(training)``, skipped where nothing changes or the mode is fixed.
+
+    A module from ``torch.export`` was traced in one mode and refuses ``train()``/``eval()``.
+    """
+    if model.training == training:
+        return
+    with contextlib.suppress(NotImplementedError):
+        model.train(training)
 
 
 def first_tensor(value: Any) -> Tensor | None:
@@ -140,7 +152,7 @@ class Probe:
                 else:
                     self.model.__dict__.pop("forward", None)
             if self._training is not None:
-                self.model.train(self._training)
+                set_mode(self.model, self._training)
             self._attached = False
 
     close = detach
@@ -313,12 +325,12 @@ def probe_model(
     training = model.training
     probe = Probe(model, **probe_options)
     try:
-        model.eval()
+        set_mode(model, False)
         with probe, torch.no_grad():
             for batch in batches:
                 model(batch.to(device))
                 if on_batch is not None:
                     on_batch(batch.shape[0])
     finally:
-        model.train(training)
+        set_mode(model, training)
     return probe.results()

@@ -1,0 +1,1 @@
+"""The ``variability`` command line: probe, train, compare, report."""

@@ -1,0 +1,35 @@
+"""The ``variability`` console script: a typer app with one module per command."""
+
+from __future__ import annotations
+
+import typer
+
+from variability import __version__
+
+app = typer.Typer(
+    name="variability",
+    help="Diagnose why a PyTorch network is hard to train: activation ratio, variability and "
+    "collapse to constants at every nonlinearity.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"variability {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """variability: where signal dies in a PyTorch network."""
+
+
+def main() -> None:
+    app()
