@@ -1,0 +1,9 @@
+"""The error a user can cause and fix (a missing file, a bad option): the CLI prints it in one line.
+
+``variability.probes`` keeps its own ``ProbeError`` (it imports nothing of the project's); the
+command line treats both alike.
+"""
+
+
+class UserError(Exception):
+    """Bad input or usage: the message says what is wrong and, where it can, what to do."""
