@@ -5,5 +5,5 @@ command line treats both alike.
 """
 
 
-class UserError(Exception):
+class UserError(ValueError):
     """Bad input or usage: the message says what is wrong and, where it can, what to do."""

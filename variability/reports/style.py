@@ -1,0 +1,37 @@
+"""One look for every figure: a colour-blind-safe palette, the same colour per family everywhere."""
+
+from __future__ import annotations
+
+import matplotlib
+import seaborn as sns
+
+PALETTE = sns.color_palette("colorblind")
+
+FAMILY_COLOURS: dict[str, tuple[float, float, float]] = {
+    "fc": PALETTE[0],
+    "lcw": PALETTE[1],
+    "han": PALETTE[2],
+}
+FAMILY_LABELS: dict[str, str] = {"fc": "FC", "lcw": "LCW", "han": "Han"}
+STATUS_COLOURS: dict[str, str] = {
+    "healthy": "#1b7837",
+    "collapsing": "#e08214",
+    "collapsed": "#b2182b",
+}
+
+
+def family_colour(family: str) -> tuple[float, float, float]:
+    """A family's colour; families beyond the three known ones take the next palette colours."""
+    if family not in FAMILY_COLOURS:
+        FAMILY_COLOURS[family] = PALETTE[len(FAMILY_COLOURS) % len(PALETTE)]
+    return FAMILY_COLOURS[family]
+
+
+def family_label(family: str) -> str:
+    return FAMILY_LABELS.get(family, family)
+
+
+def apply_theme() -> None:
+    """Seaborn's white grid, readable font sizes; called by every figure function."""
+    sns.set_theme(style="whitegrid", palette=PALETTE, font_scale=0.95)
+    matplotlib.rcParams.update({"figure.dpi": 110, "savefig.dpi": 150, "axes.titleweight": "bold"})
