@@ -1,0 +1,33 @@
+"""The figures in plain words, printed in every report (docs/figures.md has the formulas)."""
+
+from __future__ import annotations
+
+GLOSSARY: dict[str, str] = {
+    "Probe site": "a place where the network applies a nonlinearity (an activation module, a "
+    "functional call such as F.relu, or a module you named). Sites are listed in depth order.",
+    "Activation ratio (AR)": "the share of (unit, input) pairs where the unit is active, i.e. its "
+    "slope is at least tau times the activation's largest slope (ReLU: input above 0).",
+    "Dead units": "units that are never active on any input of the probe set.",
+    "Variability (V)": "how much a site's output changes across inputs, relative to its size: "
+    "sqrt(sum of per-unit variances / sum of per-unit mean squares). 1 for zero-mean outputs, "
+    "0 when every unit is constant. Scale-free.",
+    "Collapsed / collapsing": "a site whose V is at most the collapse level (0.001 by default) "
+    "gives practically the same output for every input; collapsing means V at most 0.05.",
+    "Collapse to constants (C2C)": "the network's output is collapsed: every input gets the same "
+    "prediction. The first collapsed site is where that collapse starts.",
+    "Constant units": "units whose output std is at most 0.001 times the site's RMS.",
+    "Activation shift": "mean over units of |E[z]| / sqrt(E[z^2]) of the pre-activation z: how far "
+    "the units' inputs sit off zero (what LCW removes).",
+    "Redundancy": "mean absolute correlation between the outputs of pairs of non-constant units.",
+    "Gradient RMS": "root mean square of the gradient of the loss with respect to a site's output, "
+    "recorded during training: small values mean vanishing gradients, which is not the same "
+    "as collapse.",
+    "V3": "mean absolute third difference of the standardised output over a regular grid of the "
+    "input box: how wiggly the function drawn by the network is.",
+    "Pieces per line": "along random segments between inputs, how many pieces the activation "
+    "pattern cuts each segment into (for ReLU networks, its linear pieces).",
+}
+
+
+def glossary_for(*names: str) -> dict[str, str]:
+    return {name: GLOSSARY[name] for name in names} if names else dict(GLOSSARY)
