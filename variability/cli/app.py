@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from variability import __version__
+from variability.cli.report import report
+from variability.cli.train import train
 
 app = typer.Typer(
     name="variability",
@@ -29,6 +31,10 @@ def root(
     ),
 ) -> None:
     """variability: where signal dies in a PyTorch network."""
+
+
+app.command()(train)
+app.command()(report)
 
 
 def main() -> None:
