@@ -333,9 +333,7 @@ class Monitor:
             raise RuntimeError("this Monitor is closed")
         if self._pending is not None and handle.step != self._pending["step"]:
             self.flush()
-        if not self._started:
-            self._started = True
-            self._write([{"type": "start", "step": handle.step}])
+        self._ensure_started(handle.step)
         self._interval += 1
         self._last_step = handle.step
         if handle.recording:
@@ -368,12 +366,20 @@ class Monitor:
             self._counts[name] = self._counts.get(name, 0) + 1
 
     def record(self, kind: str, **fields: Any) -> None:
-        """Write one record of your own (``type`` = ``kind``), e.g. an evaluation."""
+        """Write one record of your own (``type`` = ``kind``), e.g. an evaluation; its ``step``
+        is the current step unless ``fields`` names one."""
         record: dict[str, Any] = {"type": kind}
         if self._last_step is not None:
             record["step"] = self._last_step
         record.update(fields)
+        if isinstance(record.get("step"), int):
+            self._ensure_started(record["step"])
         self._write([record])
+
+    def _ensure_started(self, step: int) -> None:
+        if not self._started:
+            self._started = True
+            self._write([{"type": "start", "step": step}])
 
     def flush(self) -> None:
         """Write the pending step record (values logged since the previous one)."""
