@@ -116,7 +116,7 @@ def _rank_and_world() -> tuple[int, int]:
     return 0, 1
 
 
-class _Step:
+class MonitoredStep:
     """What ``Monitor.step`` returns: a context manager, or ``begin()`` / ``end()`` by hand."""
 
     __slots__ = ("monitor", "recording", "step")
@@ -126,14 +126,14 @@ class _Step:
         self.step = step
         self.recording = recording
 
-    def begin(self) -> _Step:
+    def begin(self) -> MonitoredStep:
         self.monitor._begin(self)
         return self
 
     def end(self, failed: bool = False) -> None:
         self.monitor._end(self, failed)
 
-    def __enter__(self) -> _Step:
+    def __enter__(self) -> MonitoredStep:
         return self.begin()
 
     def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
@@ -324,11 +324,11 @@ class Monitor:
         """Whether ``step`` is one the monitor records by its schedule (``step % every == 0``)."""
         return step % self.every == 0
 
-    def step(self, step: int, record: bool | None = None) -> _Step:
+    def step(self, step: int, record: bool | None = None) -> MonitoredStep:
         """The context of one training step; ``record`` overrides the schedule for this step."""
-        return _Step(self, int(step), self.due(step) if record is None else bool(record))
+        return MonitoredStep(self, int(step), self.due(step) if record is None else bool(record))
 
-    def _begin(self, handle: _Step) -> None:
+    def _begin(self, handle: MonitoredStep) -> None:
         if self._closed:
             raise RuntimeError("this Monitor is closed")
         if self._pending is not None and handle.step != self._pending["step"]:
@@ -340,7 +340,7 @@ class Monitor:
             self._batch_probe.reset()
             self._batch_probe.attach()
 
-    def _end(self, handle: _Step, failed: bool) -> None:
+    def _end(self, handle: MonitoredStep, failed: bool) -> None:
         if not handle.recording:
             return
         try:
