@@ -38,6 +38,7 @@ from variability.arch.errors import (
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "LEGACY_MAGIC",
     "ZIP_MAGIC",
     "check_model_path",
     "check_model_payload",
@@ -53,6 +54,8 @@ __all__ = [
 FORMAT = "variability-model"
 FORMAT_VERSION = 1
 ZIP_MAGIC = b"PK\x03\x04"
+LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF"
+"""The first bytes of PyTorch's legacy (before 1.6, not zip) format: its pickled magic number."""
 
 
 def save_model(model: nn.Module, path: str | os.PathLike[str]) -> Path:
@@ -111,7 +114,7 @@ def load_payload(path: str | os.PathLike[str]) -> Any:
     A file holding pickled Python objects raises PickledObjectsError: it is never unpickled.
     """
     file = Path(path)
-    if not check_model_path(file).startswith(ZIP_MAGIC):
+    if not check_model_path(file).startswith((ZIP_MAGIC, LEGACY_MAGIC)):
         raise NotAModelFileError(
             f"{file} is not a variability model file (not a PyTorch archive: it does not start "
             "with the zip signature that torch.save writes)",

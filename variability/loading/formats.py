@@ -1,7 +1,8 @@
 """Telling model files apart by their bytes, before anything in them is loaded.
 
 PyTorch writes zip archives for ``torch.save``, ``torch.jit.save`` and ``torch.export.save``; the
-entries inside say which. A bare pickle starts with the pickle protocol opcode. Sniffing never
+entries inside say which. ``torch.save`` before PyTorch 1.6 wrote a pickled magic number first. A
+bare pickle starts with the pickle protocol opcode. Sniffing never
 unpickles, so it is safe on any file.
 """
 
@@ -12,13 +13,13 @@ from enum import StrEnum
 from pathlib import Path
 
 from variability.arch.errors import CorruptModelFileError, NotAModelFileError
-from variability.arch.files import ZIP_MAGIC, check_model_path
+from variability.arch.files import LEGACY_MAGIC, ZIP_MAGIC, check_model_path
 
 __all__ = ["FileKind", "sniff_model_file"]
 
 
 class FileKind(StrEnum):
-    TORCH = "torch.save archive"  # a variability model file, a state dict, or pickled objects
+    TORCH = "torch.save file"  # a variability model file, a state dict, or pickled objects
     EXPORT = "torch.export program"
     TORCHSCRIPT = "TorchScript archive"
     PICKLE = "pickle"
@@ -33,6 +34,8 @@ def sniff_model_file(path: str | Path) -> FileKind:
     """Which kind of model file ``path`` is; ModelFileErrors for missing, empty, damaged, other."""
     file = Path(path)
     head = check_model_path(file)
+    if head.startswith(LEGACY_MAGIC):
+        return FileKind.TORCH
     if _is_pickle(head):
         return FileKind.PICKLE
     if not head.startswith(ZIP_MAGIC):
