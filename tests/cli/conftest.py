@@ -140,3 +140,19 @@ def save_torchscript(model: nn.Module, path: Path) -> Path:
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.jit.save(torch.jit.trace(model, torch.randn(4, 2)), path)
     return path
+
+
+PLAIN = "tests.cli.conftest:make_plain"
+"""``--arch`` for a state dict of ``make_plain()``."""
+
+
+@pytest.fixture
+def probe_json(cli):
+    """``probe_json(MODEL, *options)``: run ``probe --json -``, check exit 0, return the JSON."""
+
+    def run(*args: str | Path) -> dict:
+        result = cli("probe", *args, "--json", "-")
+        assert result.exit_code == 0, result.stderr
+        return result.json()
+
+    return run

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from .conftest import make_plain, save_model, save_torchscript, small_fc
+from .conftest import PLAIN, make_plain, save_model, save_torchscript, small_fc
 
 
 def test_missing_file(cli, tmp_path):
@@ -100,23 +100,15 @@ def test_arch_that_does_not_match_the_state_dict_names_the_keys(cli, tmp_path):
     state["extra.weight"] = torch.zeros(2)
     del state["last.bias"]
     torch.save(state, tmp_path / "w.pt")
-    line = cli(
-        "probe", tmp_path / "w.pt", "--arch", "tests.cli.conftest:make_plain"
-    ).assert_user_error("does not fit")
+    line = cli("probe", tmp_path / "w.pt", "--arch", PLAIN).assert_user_error("does not fit")
     assert "missing from the file: last.bias" in line
     assert "in the file but not in the model: extra.weight" in line
 
 
 def test_arch_with_other_shapes_names_them(cli, tmp_path):
     torch.save(make_plain(width=5).state_dict(), tmp_path / "w.pt")
-    line = cli(
-        "probe",
-        tmp_path / "w.pt",
-        "--arch",
-        "tests.cli.conftest:make_plain",
-        "--arch-kwargs",
-        '{"width": 8}',
-    ).assert_user_error("shapes differ")
+    wider = ("--arch", PLAIN, "--arch-kwargs", '{"width": 8}')
+    line = cli("probe", tmp_path / "w.pt", *wider).assert_user_error("shapes differ")
     assert "first.weight: file (5, 3), model (8, 3)" in line
 
 
@@ -130,20 +122,12 @@ def test_arch_with_other_shapes_names_them(cli, tmp_path):
 )
 def test_bad_arch_kwargs(cli, tmp_path, kwargs, message):
     torch.save(make_plain().state_dict(), tmp_path / "w.pt")
-    cli(
-        "probe",
-        tmp_path / "w.pt",
-        "--arch",
-        "tests.cli.conftest:make_plain",
-        "--arch-kwargs",
-        kwargs,
-    ).assert_user_error(message)
+    arch = ("--arch", PLAIN, "--arch-kwargs", kwargs)
+    cli("probe", tmp_path / "w.pt", *arch).assert_user_error(message)
 
 
 def test_arch_with_a_toolkit_file(cli, toolkit_file):
-    cli("probe", toolkit_file, "--arch", "tests.cli.conftest:make_plain").assert_user_error(
-        "carries its architecture"
-    )
+    cli("probe", toolkit_file, "--arch", PLAIN).assert_user_error("carries its architecture")
 
 
 def test_generated_inputs_of_the_wrong_shape(cli, toolkit_file):
@@ -161,9 +145,9 @@ def test_inputs_file_of_the_wrong_shape(cli, toolkit_file, tmp_path):
 
 def test_wrong_shape_for_a_model_without_a_recorded_shape(cli, tmp_path):
     torch.save(make_plain().state_dict(), tmp_path / "w.pt")
-    line = cli(
-        "probe", tmp_path / "w.pt", "--arch", "tests.cli.conftest:make_plain", "--input-shape", "7"
-    ).assert_user_error("cannot run on inputs of shape (7,)")
+    line = cli("probe", tmp_path / "w.pt", "--arch", PLAIN, "--input-shape", "7").assert_user_error(
+        "cannot run on inputs of shape (7,)"
+    )
     assert "it expects (3,)" in line and "The model said" in line
 
 

@@ -11,7 +11,7 @@ import torch
 
 from variability import load_model, probe_model
 
-from .conftest import save_model, small_fc
+from .conftest import save_model, save_torchscript, small_fc
 
 
 def test_table_verdict_and_diagnosis(cli, collapsed_file):
@@ -109,16 +109,8 @@ def test_report_folder_and_self_contained(cli, collapsed_file, tmp_path):
 
 @pytest.mark.parametrize("condition", ["collapsed", "collapsing"])
 def test_fail_on_collapse_exits_3_after_writing(cli, collapsed_file, tmp_path, condition):
-    run = cli(
-        "probe",
-        collapsed_file,
-        "--samples",
-        "200",
-        "--fail-on",
-        condition,
-        "--json",
-        tmp_path / "p.json",
-    )
+    json_file = ("--json", tmp_path / "p.json")
+    run = cli("probe", collapsed_file, "--samples", "200", "--fail-on", condition, *json_file)
     assert run.exit_code == 3, run.stderr
     assert f"fail-on {condition}: act3 is collapsed (V = 0)" in run.stderr
     assert json.loads((tmp_path / "p.json").read_text())["verdict"]["network_collapsed"]
@@ -144,49 +136,28 @@ def test_fail_on_dead_fraction(cli, half_dead_file, fraction, code):
 
 
 def test_fail_on_healthy_model_exits_0(cli, toolkit_file):
-    run = cli(
-        "probe",
-        toolkit_file,
-        "--samples",
-        "200",
-        "--fail-on",
-        "collapsed",
-        "--fail-on",
-        "collapsing",
-    )
+    conditions = ("--fail-on", "collapsed", "--fail-on", "collapsing")
+    run = cli("probe", toolkit_file, "--samples", "200", *conditions)
     assert run.exit_code == 0 and "fail-on" not in run.stderr
 
 
-def test_fail_on_collapsing_without_collapse(cli, tmp_path):
+def test_fail_on_collapsing_without_collapse(cli, probe_json, tmp_path):
     model = small_fc(depth=2)
     with torch.no_grad():  # act2 varies only a little around its bias
         model.linear2.weight.mul_(0.01)
         model.linear2.bias.fill_(1.0)
     path = save_model(model, tmp_path / "fading.pt")
-    document = cli("probe", path, "--samples", "200", "--json", "-").json()
-    assert document["sites"][1]["status"] == "collapsing"
+    assert probe_json(path, "--samples", "200")["sites"][1]["status"] == "collapsing"
     assert cli("probe", path, "--samples", "200", "--fail-on", "collapsed").exit_code == 0
     run = cli("probe", path, "--samples", "200", "--fail-on", "collapsing")
     assert run.exit_code == 3 and "act2 is collapsing" in run.stderr
 
 
-def test_thresholds_reach_the_verdict(cli, toolkit_file):
-    base = cli("probe", toolkit_file, "--samples", "200", "--json", "-").json()
+def test_thresholds_reach_the_verdict(probe_json, toolkit_file):
+    base = probe_json(toolkit_file, "--samples", "200")
     v = base["output"]["variability"]
-    higher = cli(
-        "probe",
-        toolkit_file,
-        "--samples",
-        "200",
-        "--collapse-level",
-        str(v * 1.01),
-        "--collapsing-level",
-        "0.99",
-        "--tau",
-        "0.3",
-        "--json",
-        "-",
-    ).json()
+    levels = ("--collapse-level", str(v * 1.01), "--collapsing-level", "0.99", "--tau", "0.3")
+    higher = probe_json(toolkit_file, "--samples", "200", *levels)
     assert higher["thresholds"] == {
         "tau": 0.3,
         "collapsed": v * 1.01,
@@ -247,3 +218,12 @@ def test_inputs_that_are_all_nan(cli, toolkit_file, tmp_path):
     document = cli("probe", toolkit_file, "--inputs", tmp_path / "nan.pt", "--json", "-").json()
     assert document["verdict"]["output_variability"] is None
     assert document["sites"][0]["nonfinite"] == 10 * 6 * 2  # every z and a of act1's 6 units
+
+
+@pytest.mark.filterwarnings("error::UserWarning")
+def test_report_of_an_output_only_probe(cli, tmp_path):
+    save_torchscript(small_fc(), tmp_path / "scripted.pt")
+    run = cli("probe", tmp_path / "scripted.pt", "--samples", "100", "--report", tmp_path / "r")
+    assert run.exit_code == 0 and run.stderr == ""  # and no warning from the figures
+    html = (tmp_path / "r" / "index.html").read_text()
+    assert "<td>output</td>" in html and (tmp_path / "r" / "site_profile.png").exists()

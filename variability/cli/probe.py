@@ -11,6 +11,7 @@ import json
 import math
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -307,12 +308,12 @@ def probe(
         trust_pickle=trust_pickle,
         device=torch_device,
     )
-    notes = list(loaded.notes)
     chosen_sites = [
         name.strip() for spec in sites or [] for name in spec.split(",") if name.strip()
     ]
     if chosen_sites and loaded.output_only:
         raise UserError(f"--sites cannot be used with {model}: {loaded.notes[0]}")
+    notes = list(loaded.notes)
     if inputs is not None:
         probe_set = read_inputs(inputs, sample_shape=shape, dtype=loaded.dtype)
     else:
@@ -325,47 +326,25 @@ def probe(
         )
     batch = batch_size_for(loaded, probe_set, batch_size)
     check_inputs_fit(loaded, probe_set, torch_device)
-    if probe_set.nonfinite:
-        notes.append(
-            f"the inputs hold {probe_set.nonfinite} NaN/Inf values: the probe ran on, leaving "
-            "them out of every figure (the NaN/Inf column counts them per site)"
-        )
 
     results = _run_probe(loaded, probe_set, batch, torch_device, chosen_sites, thresholds, quiet)
-    if results.unused_sites:
-        notes.append(f"sites that never ran: {', '.join(results.unused_sites)}")
-    hints = diagnose(results)
-
-    stdout_taken = STDOUT in (json_out, csv_out)
-    console = stderr() if stdout_taken else stdout()
-    for note in notes if stdout_taken else []:
-        console.print(f"note: {note}", highlight=False, markup=False)
-    if json_out is not None:
-        document = _json_document(results, hints, loaded, probe_set, torch_device, notes)
-        write_output(json_out, json.dumps(document, indent=2, allow_nan=False))
-    if csv_out is not None:
-        write_output(csv_out, results.to_pandas().to_csv(index=False))
-    written = [p for p in (json_out, csv_out) if p not in (None, STDOUT)]
-    if report is not None:
-        written.append(
-            str(
-                _write_report(
-                    results, hints, loaded, probe_set, torch_device, report, self_contained
-                )
-            )
-        )
-    if not stdout_taken:
-        if quiet:
-            console.print(verdict_line(results), highlight=False)
-        else:
-            header = [
-                f"model: {loaded.path} ({loaded.description})",
-                f"inputs: {probe_set.description}; device {torch_device}",
-            ]
-            print_probe(console, results, hints, header=header, notes=notes)
-            for path in written:
-                console.print(f"wrote {path}", highlight=False, markup=False)
+    run = ProbeRun(loaded, probe_set, torch_device, results, diagnose(results), notes)
+    run.notes.extend(_notes_on_results(probe_set, results))
+    written = _write_outputs(run, json_out, csv_out, report, self_contained)
+    _print(run, written, quiet, stdout_taken=STDOUT in (json_out, csv_out))
     _apply_fail_on(conditions, results)
+
+
+@dataclass
+class ProbeRun:
+    """Everything one probe produced, for the writers and the printer."""
+
+    model: LoadedModel
+    inputs: ProbeInputs
+    device: torch.device
+    results: ProbeResults
+    hints: list[Hint]
+    notes: list[str]
 
 
 def _check_option_combinations(
@@ -433,56 +412,91 @@ def _run_probe(
         raise UserError(str(error).replace("sites=[...]", "--sites")) from None
 
 
-def _json_document(
-    results: ProbeResults,
-    hints: list[Hint],
-    loaded: LoadedModel,
-    probe_set: ProbeInputs,
-    device: torch.device,
-    notes: list[str],
-) -> dict[str, Any]:
+def _notes_on_results(probe_set: ProbeInputs, results: ProbeResults) -> list[str]:
+    notes = []
+    if probe_set.nonfinite:
+        notes.append(
+            f"the inputs hold {probe_set.nonfinite} NaN/Inf values: the probe ran on, leaving "
+            "them out of every figure (the NaN/Inf column counts them per site)"
+        )
+    if results.unused_sites:
+        notes.append(f"sites that never ran: {', '.join(results.unused_sites)}")
+    return notes
+
+
+def _json_document(run: ProbeRun) -> dict[str, Any]:
     return {
-        **results.to_dict(),
+        **run.results.to_dict(),
         "model": {
-            "path": str(loaded.path),
-            "format": loaded.format,
-            "description": loaded.description,
-            "output_only": loaded.output_only,
+            "path": str(run.model.path),
+            "format": run.model.format,
+            "description": run.model.description,
+            "output_only": run.model.output_only,
         },
-        "inputs": probe_set.to_dict(),
-        "device": str(device),
-        "diagnosis": [hint.to_dict() for hint in hints],
-        "notes": notes,
+        "inputs": run.inputs.to_dict(),
+        "device": str(run.device),
+        "diagnosis": [hint.to_dict() for hint in run.hints],
+        "notes": run.notes,
     }
 
 
-def _write_report(
-    results: ProbeResults,
-    hints: list[Hint],
-    loaded: LoadedModel,
-    probe_set: ProbeInputs,
-    device: torch.device,
-    folder: Path,
-    self_contained: bool,
-) -> Path:
+def _write_report(run: ProbeRun, folder: Path, self_contained: bool) -> Path:
     from variability.reports.probe_report import write_probe_report
     from variability.reports.provenance import command_line, provenance
 
     return write_probe_report(
-        results,
+        run.results,
         folder,
         self_contained=self_contained,
-        title=f"Probe report: {loaded.path.name}",
-        subtitle=loaded.description,
-        hints=[hint.text for hint in hints],
+        title=f"Probe report: {run.model.path.name}",
+        subtitle=run.model.description,
+        hints=[hint.text for hint in run.hints],
         provenance=provenance(
             command=command_line(),
-            model=str(loaded.path),
-            format=loaded.format,
-            inputs=probe_set.description,
-            device=str(device),
+            model=str(run.model.path),
+            format=run.model.format,
+            inputs=run.inputs.description,
+            device=str(run.device),
         ),
     )
+
+
+def _write_outputs(
+    run: ProbeRun,
+    json_out: str | None,
+    csv_out: str | None,
+    report: Path | None,
+    self_contained: bool,
+) -> list[str]:
+    """Write what was asked for; the paths of the files written."""
+    if json_out is not None:
+        write_output(json_out, json.dumps(_json_document(run), indent=2, allow_nan=False))
+    if csv_out is not None:
+        write_output(csv_out, run.results.to_pandas().to_csv(index=False))
+    written = [str(p) for p in (json_out, csv_out) if p not in (None, STDOUT)]
+    if report is not None:
+        written.append(str(_write_report(run, report, self_contained)))
+    return written
+
+
+def _print(run: ProbeRun, written: list[str], quiet: bool, stdout_taken: bool) -> None:
+    """The human output on stdout; only the notes, on stderr, when stdout carries JSON or CSV."""
+    if stdout_taken:
+        console = stderr()
+        for note in run.notes:
+            console.print(f"note: {note}", highlight=False, markup=False)
+        return
+    console = stdout()
+    if quiet:
+        console.print(verdict_line(run.results), highlight=False)
+        return
+    header = [
+        f"model: {run.model.path} ({run.model.description})",
+        f"inputs: {run.inputs.description}; device {run.device}",
+    ]
+    print_probe(console, run.results, run.hints, header=header, notes=run.notes)
+    for path in written:
+        console.print(f"wrote {path}", highlight=False, markup=False)
 
 
 def _apply_fail_on(conditions: list[FailOn], results: ProbeResults) -> None:
