@@ -51,8 +51,8 @@ def cli():
     """``cli("probe", "model.pt", ...)`` runs the app in-process and returns a Run."""
     runner = CliRunner()
 
-    def invoke(*args: str | Path) -> Run:
-        result = runner.invoke(app, [str(a) for a in args], env=ENV)
+    def invoke(*args: str | Path, env: dict[str, str] | None = None) -> Run:
+        result = runner.invoke(app, [str(a) for a in args], env={**ENV, **(env or {})})
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception
         return Run(result.exit_code, result.stdout, result.stderr, result.exception)

@@ -227,3 +227,15 @@ def test_report_of_an_output_only_probe(cli, tmp_path):
     assert run.exit_code == 0 and run.stderr == ""  # and no warning from the figures
     html = (tmp_path / "r" / "index.html").read_text()
     assert "<td>output</td>" in html and (tmp_path / "r" / "site_profile.png").exists()
+
+
+def test_progress_bar_on_a_terminal_over_batches_and_silenced_by_quiet(cli, toolkit_file):
+    terminal = {"TTY_COMPATIBLE": "1"}  # rich then treats stderr as a terminal
+    many = ("--samples", "3000", "--batch-size", "1000")
+    shown = cli("probe", toolkit_file, *many, "--json", "-", env=terminal)
+    assert "probing" in shown.stderr and "3000/3000" in shown.stderr
+    assert shown.json()["samples"] == 3000  # stdout untouched by the bar
+    assert cli("probe", toolkit_file, *many, "--quiet", env=terminal).stderr == ""
+    one_batch = cli("probe", toolkit_file, "--samples", "1000", "--json", "-", env=terminal)
+    assert "probing" not in one_batch.stderr
+    assert "probing" not in cli("probe", toolkit_file, *many, "--json", "-").stderr  # no terminal
