@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from variability import __version__
+from variability.cli.probe import probe
 
 app = typer.Typer(
     name="variability",
@@ -29,6 +30,9 @@ def root(
     ),
 ) -> None:
     """variability: where signal dies in a PyTorch network."""
+
+
+app.command(no_args_is_help=True)(probe)
 
 
 def main() -> None:
