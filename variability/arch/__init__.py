@@ -18,6 +18,7 @@ from variability.arch.errors import (
     ModelFileError,
     ModelFileNotFoundError,
     NotAModelFileError,
+    PickledObjectsError,
     SpecError,
 )
 from variability.arch.files import FORMAT, FORMAT_VERSION, load_model, read_model_file, save_model
@@ -52,6 +53,7 @@ __all__ = [
     "ModelFileNotFoundError",
     "Network",
     "NotAModelFileError",
+    "PickledObjectsError",
     "SpecError",
     "activation_gain",
     "build_model",

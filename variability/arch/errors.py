@@ -13,6 +13,7 @@ __all__ = [
     "ModelFileError",
     "ModelFileNotFoundError",
     "NotAModelFileError",
+    "PickledObjectsError",
     "SpecError",
 ]
 
@@ -63,6 +64,10 @@ class ModelFileNotFoundError(ModelFileError, FileNotFoundError):
 
 class NotAModelFileError(ModelFileError):
     """A readable file that is not a variability model file: another format, a bare state dict."""
+
+
+class PickledObjectsError(NotAModelFileError):
+    """A PyTorch file holding pickled Python objects (a whole module...): never unpickled here."""
 
 
 class CorruptModelFileError(ModelFileError):

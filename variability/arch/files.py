@@ -31,14 +31,31 @@ from variability.arch.errors import (
     ModelFileError,
     ModelFileNotFoundError,
     NotAModelFileError,
+    PickledObjectsError,
     SpecError,
 )
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "load_model", "read_model_file", "save_model"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "LEGACY_MAGIC",
+    "ZIP_MAGIC",
+    "check_model_path",
+    "check_model_payload",
+    "describe_payload",
+    "is_model_payload",
+    "load_model",
+    "load_payload",
+    "model_from_payload",
+    "read_model_file",
+    "save_model",
+]
 
 FORMAT = "variability-model"
 FORMAT_VERSION = 1
-_ZIP_MAGIC = b"PK\x03\x04"
+ZIP_MAGIC = b"PK\x03\x04"
+LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF"
+"""The first bytes of PyTorch's legacy (before 1.6, not zip) format: its pickled magic number."""
 
 
 def save_model(model: nn.Module, path: str | os.PathLike[str]) -> Path:
@@ -77,28 +94,37 @@ def save_model(model: nn.Module, path: str | os.PathLike[str]) -> Path:
     return target
 
 
-def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The checked payload of a model file (``spec``, ``state_dict``...), without building it."""
+def check_model_path(path: str | os.PathLike[str]) -> bytes:
+    """The first bytes of the file at ``path``, after the errors for missing, directory, empty."""
     file = Path(path)
     if not file.exists():
         raise ModelFileNotFoundError(f"no model file at {file}", file)
     if file.is_dir():
         raise NotAModelFileError(f"{file} is a directory, not a model file", file)
     with open(file, "rb") as stream:
-        head = stream.read(4)
+        head = stream.read(8)
     if not head:
         raise CorruptModelFileError(f"{file} is empty", file)
-    if head != _ZIP_MAGIC:
+    return head
+
+
+def load_payload(path: str | os.PathLike[str]) -> Any:
+    """``torch.load(weights_only=True)`` of a PyTorch archive, its failures as ModelFileErrors.
+
+    A file holding pickled Python objects raises PickledObjectsError: it is never unpickled.
+    """
+    file = Path(path)
+    if not check_model_path(file).startswith((ZIP_MAGIC, LEGACY_MAGIC)):
         raise NotAModelFileError(
             f"{file} is not a variability model file (not a PyTorch archive: it does not start "
             "with the zip signature that torch.save writes)",
             file,
         )
     try:
-        payload = torch.load(file, map_location="cpu", weights_only=True)
+        return torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         if "weights only load failed" in str(error).lower():
-            raise NotAModelFileError(
+            raise PickledObjectsError(
                 f"{file} is a PyTorch file holding pickled Python objects (a whole pickled "
                 "module?), not a variability model file; it was not loaded, because unpickling "
                 "runs code",
@@ -109,13 +135,24 @@ def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise CorruptModelFileError(
             f"{file} is truncated or damaged and cannot be read ({_first_line(error)})", file
         ) from None
-    if not isinstance(payload, Mapping) or payload.get("format") != FORMAT:
-        what = _describe_foreign(payload)
+
+
+def is_model_payload(payload: object) -> bool:
+    """Whether a loaded payload is a variability model file's (rather than a state dict...)."""
+    return isinstance(payload, Mapping) and payload.get("format") == FORMAT
+
+
+def check_model_payload(payload: object, path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The payload of a variability model file, checked: format, version, spec and weights."""
+    file = Path(path)
+    if not is_model_payload(payload):
         raise NotAModelFileError(
-            f"{file} is a PyTorch file but not a variability model file ({what}); a bare state "
-            "dict needs the code that builds its architecture",
+            f"{file} is a PyTorch file but not a variability model file "
+            f"({describe_payload(payload)}); a bare state dict needs the code that builds its "
+            "architecture",
             file,
         )
+    assert isinstance(payload, Mapping)
     version = payload.get("format_version")
     if not isinstance(version, int) or version < 1:
         raise CorruptModelFileError(f"{file} has an invalid format_version {version!r}", file)
@@ -132,15 +169,18 @@ def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     return dict(payload)
 
 
-def load_model(path: str | os.PathLike[str], device: torch.device | str | None = None) -> Network:
-    """Rebuild the model a file describes and load its weights (onto ``device`` if given).
+def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The checked payload of a model file (``spec``, ``state_dict``...), without building it."""
+    return check_model_payload(load_payload(path), path)
 
-    Errors (all ValueError subclasses, each one sentence): ModelFileNotFoundError,
-    NotAModelFileError (another kind of file), CorruptModelFileError (truncated, damaged, or
-    weights that do not fit the spec), ModelFileError (a newer format).
-    """
+
+def model_from_payload(
+    payload: Mapping[str, Any],
+    path: str | os.PathLike[str],
+    device: torch.device | str | None = None,
+) -> Network:
+    """Build the model a checked payload describes and load its weights (onto ``device``)."""
     file = Path(path)
-    payload = read_model_file(file)
     try:
         model = rebuild(dict(payload["spec"]))
     except (SpecError, TypeError) as error:
@@ -158,12 +198,24 @@ def load_model(path: str | os.PathLike[str], device: torch.device | str | None =
     return model
 
 
+def load_model(path: str | os.PathLike[str], device: torch.device | str | None = None) -> Network:
+    """Rebuild the model a file describes and load its weights (onto ``device`` if given).
+
+    Errors (all ValueError subclasses, each one sentence): ModelFileNotFoundError,
+    NotAModelFileError (another kind of file; PickledObjectsError for pickled Python objects),
+    CorruptModelFileError (truncated, damaged, or weights that do not fit the spec),
+    ModelFileError (a newer format).
+    """
+    return model_from_payload(read_model_file(path), path, device)
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
     return text.splitlines()[0].split(". ")[0][:200]
 
 
-def _describe_foreign(payload: object) -> str:
+def describe_payload(payload: object) -> str:
+    """What a PyTorch file holds, in a few words, for messages about files of the wrong kind."""
     if isinstance(payload, Mapping):
         if payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
             count = len(payload)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from variability import __version__
+from variability.cli.probe import probe
 from variability.cli.report import report
 from variability.cli.train import train
 
@@ -33,6 +34,7 @@ def root(
     """variability: where signal dies in a PyTorch network."""
 
 
+app.command(no_args_is_help=True)(probe)
 app.command()(train)
 app.command()(report)
 

@@ -199,7 +199,9 @@ class ProbeResults:
             "samples": self.samples,
             "verdict": {
                 "network_collapsed": self.network_collapsed,
-                "output_variability": None if self.output is None else self.output.variability,
+                "output_variability": None
+                if self.output is None
+                else _json_number(self.output.variability),
                 "first_collapsed_site": self.first_collapsed_site,
                 "first_collapsing_site": self.first_collapsing_site,
             },

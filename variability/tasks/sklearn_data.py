@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from sklearn import datasets
 
 from variability.tasks.splits import check_fraction, random_split, standardise, stratified_split
 from variability.tasks.task import Task, TaskError
@@ -115,6 +114,8 @@ def load_digits(
     seed: int = 0, test_fraction: float = TEST_FRACTION, val_fraction: float = VAL_FRACTION
 ) -> Task:
     """Handwritten digits: 1,797 8 x 8 images (64 pixel features, 0..16), 10 classes."""
+    from sklearn import datasets  # imported on use: it takes a second
+
     data = datasets.load_digits()
     return _make_task(
         "digits", data.data, data.target, True, seed, test_fraction, val_fraction,
@@ -126,6 +127,8 @@ def load_breast_cancer(
     seed: int = 0, test_fraction: float = TEST_FRACTION, val_fraction: float = VAL_FRACTION
 ) -> Task:
     """Wisconsin breast cancer: 569 rows, 30 features, 2 classes (0 malignant, 1 benign)."""
+    from sklearn import datasets  # imported on use: it takes a second
+
     data = datasets.load_breast_cancer()
     return _make_task(
         "breast_cancer", data.data, data.target, True, seed, test_fraction, val_fraction,
@@ -137,6 +140,8 @@ def load_diabetes(
     seed: int = 0, test_fraction: float = TEST_FRACTION, val_fraction: float = VAL_FRACTION
 ) -> Task:
     """Diabetes progression: 442 rows, 10 features (raw, unscaled), a regression target."""
+    from sklearn import datasets  # imported on use: it takes a second
+
     data = datasets.load_diabetes(scaled=False)
     return _make_task(
         "diabetes", data.data, data.target, False, seed, test_fraction, val_fraction,
@@ -161,6 +166,8 @@ def load_friedman1(
         raise TaskError(f"n_samples must be an integer >= 10, got {n_samples!r}")
     if not isinstance(noise, (int, float)) or noise < 0:
         raise TaskError(f"noise must be a number >= 0, got {noise!r}")
+    from sklearn import datasets  # imported on use: it takes a second
+
     features, targets = datasets.make_friedman1(
         n_samples=n_samples, n_features=10, noise=float(noise), random_state=FRIEDMAN_DATA_SEED
     )

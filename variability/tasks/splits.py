@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from variability.tasks.task import TaskError
 
@@ -38,6 +37,8 @@ def stratified_split(
     labels: np.ndarray, fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Like ``random_split``, keeping each class's share in both parts (scikit-learn's splitter)."""
+    from sklearn.model_selection import train_test_split  # here: importing sklearn takes a second
+
     index = np.arange(len(labels))
     chosen, rest = train_test_split(
         index, train_size=fraction, random_state=seed, shuffle=True, stratify=labels

@@ -57,7 +57,8 @@ def site_profile(sites: pd.DataFrame, collapsed: float, collapsing: float) -> Fi
         bottom.plot(x, dead.astype(float), marker="s", label="dead fraction")
     bottom.set_ylim(-0.03, 1.03)
     bottom.set_ylabel("fraction of units / pairs")
-    bottom.legend(loc="best")
+    if bottom.get_legend_handles_labels()[0]:  # nothing to label for an output-only probe
+        bottom.legend(loc="best")
     bottom.set_xticks(x[::step])
     bottom.set_xticklabels(names[::step], rotation=60, ha="right")
     bottom.set_xlabel("probe site (depth order)")

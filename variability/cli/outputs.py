@@ -1,0 +1,39 @@
+"""Writing a command's machine-readable output: to a file (atomically) or to stdout (``-``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from variability.errors import UserError
+
+__all__ = ["STDOUT", "write_output"]
+
+STDOUT = "-"
+
+
+def write_output(target: str, text: str) -> Path | None:
+    """Write ``text`` to ``target`` (``-``: stdout). A file is written under a temporary name and
+    renamed, so a reader never sees half of it and an earlier file survives a failed write."""
+    if target == STDOUT:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+        return None
+    path = Path(target)
+    if path.is_dir():
+        raise UserError(f"{path} is a directory; give a file name to write to")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                stream.write(text)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as error:
+        raise UserError(f"cannot write {path}: {error.strerror or error}") from None
+    return path
