@@ -44,7 +44,9 @@ def test_train_writes_a_run_and_prints_the_metrics(tmp_path):
     assert run["kind"] == "train" and run["model"]["spec"]["family"] == "fc"
     assert run["model"]["parameters"] == 205 and run["config"]["steps"] == 40
     assert run["command"]  # the command line, for the report
-    model = load_model(out / "model.pt")  # what `variability probe` reads, no other argument
+    probed = invoke("probe", out / "model.pt", "--quiet")  # no other argument needed
+    assert probed.exit_code == 0 and "verdict:" in probed.stdout, probed.output
+    model = load_model(out / "model.pt")
     task = load_task("checkerboard", 0)
     assert task.evaluate(model, "test") == pytest.approx(stored["test"], abs=1e-12)
     records = read_records(out / "metrics.jsonl")
