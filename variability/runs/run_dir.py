@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from variability.atomic import atomic_file
 from variability.errors import UserError
 
 FORMAT = "variability-run"
@@ -239,14 +240,8 @@ class RunDirectory:
         target = self.path / name
         text = json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n"
         try:
-            handle, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=self.path)
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                    stream.write(text)
-                os.replace(temporary, target)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            with atomic_file(target) as stream:
+                stream.write(text)
         except OSError as error:
             raise RunDirError(f"could not write {target}: {_describe(error)}") from None
         return target

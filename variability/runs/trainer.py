@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from variability.arch import count_params, load_model, save_model
+from variability.atomic import atomic_file
 from variability.devices import resolve_device
 from variability.errors import UserError
 from variability.runs.monitor import Event, Monitor
@@ -213,16 +214,11 @@ def probe_set(task: Task, rows: int) -> Tensor:
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Write a checkpoint under a temporary name and rename it: never half a file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        torch.save(payload, temporary)
-        os.replace(temporary, path)
+        with atomic_file(path, "wb") as stream:
+            torch.save(payload, stream)
     except OSError as error:
-        temporary.unlink(missing_ok=True)
         raise RunDirError(f"could not write the checkpoint {path}: {error.strerror}") from None
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
