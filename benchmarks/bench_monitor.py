@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import logging
 import os
 import platform
 import statistics
@@ -71,7 +72,8 @@ _nothing = _Nothing()
 class MonitorVariant(Variant):
     def __init__(self, name: str, model: nn.Module, every: int, folder: str) -> None:
         super().__init__(name, model)
-        self.monitor = Monitor(model, os.path.join(folder, name.replace("/", "-")), every=every)
+        folder = os.path.join(folder, name.replace("/", "-"))
+        self.monitor = Monitor(model, folder, every=every, quiet=True, warn=False)
 
     def around(self, step: int):
         return self.monitor.step(step)
@@ -88,9 +90,13 @@ class DelveVariant(Variant):
         super().__init__("delve", model)
         from delve import SaturationTracker
 
-        self.tracker = SaturationTracker(
-            os.path.join(folder, "delve"), save_to="csv", modules=model, device="cpu"
-        )
+        logging.disable(logging.INFO)  # delve logs every layer it hooks
+        try:
+            self.tracker = SaturationTracker(
+                os.path.join(folder, "delve"), save_to="csv", modules=model, device="cpu"
+            )
+        finally:
+            logging.disable(logging.NOTSET)
 
 
 class FastaiVariant(Variant):

@@ -127,6 +127,18 @@ def test_probe_set_runs_in_eval_mode_without_gradients(tmp_path, data, small_mlp
     assert probe_set["gradient_rms"].isna().all()
 
 
+def test_probe_set_chunks_follow_the_widest_site(tmp_path, data, small_mlp):
+    x, _ = data
+    narrow, wide = ModeSpy(small_mlp(width=8)), ModeSpy(small_mlp(width=512))
+    grid = torch.rand(10_000, 2)
+    for model in (narrow, wide):
+        with Monitor(model, tmp_path / str(id(model)), every=1, probe_inputs=grid, quiet=True,
+                     warn=False) as monitor, monitor.step(0):  # fmt: skip
+            model(x).sum().backward()
+    assert [n for n, training, _ in narrow.calls if not training] == [8192, 1808]
+    assert [n for n, training, _ in wide.calls if not training] == [1024] * 9 + [784]  # 2**19/512
+
+
 def test_logged_values_are_means_over_the_steps_between_records(tmp_path, data, small_mlp):
     x, _y = data
     model = small_mlp()

@@ -166,7 +166,7 @@ class Monitor:
         loss_fn: Callable[[Any, Tensor], Tensor] | None = None,
         *,
         probe_targets: Tensor | None = None,
-        probe_batch_size: int = 4096,
+        probe_batch_size: int | None = None,
         gradients: bool = True,
         redundancy: bool = False,
         dead_warning: float = 0.5,
@@ -196,7 +196,7 @@ class Monitor:
         self.loss_fn = loss_fn
         self.gradients = gradients
         self.dead_warning = float(dead_warning)
-        self.probe_batch_size = int(probe_batch_size)
+        self.probe_batch_size = probe_batch_size
         self._on_event = on_event
         self._quiet = quiet
         self._warn = warn
@@ -413,7 +413,8 @@ class Monitor:
             self._batch_probe.reset()
         probe_loss = None
         if self._set_probe is not None:
-            results[PROBE_SET], probe_loss = self._run_probe_set(distributed)
+            chunk = self.probe_batch_size or _chunk_rows(results[BATCH])
+            results[PROBE_SET], probe_loss = self._run_probe_set(distributed, chunk)
         self._pending = {"type": "step", "step": step}
         if probe_loss is not None:
             self._pending["probe_loss"] = probe_loss
@@ -437,7 +438,7 @@ class Monitor:
     def _device(self) -> torch.device:
         return next((p.device for p in self.model.parameters()), torch.device("cpu"))
 
-    def _run_probe_set(self, distributed: bool) -> tuple[ProbeResults, float | None]:
+    def _run_probe_set(self, distributed: bool, size: int) -> tuple[ProbeResults, float | None]:
         probe = self._set_probe
         assert probe is not None and self._probe_inputs is not None
         model = self.model
@@ -449,7 +450,6 @@ class Monitor:
         try:
             set_mode(model, False)
             with torch.no_grad():
-                size = self.probe_batch_size
                 for start in range(0, len(self._probe_inputs), size):
                     outputs = model(self._probe_inputs[start : start + size].to(device))
                     if self.loss_fn is not None and self._probe_targets is not None:
@@ -612,6 +612,17 @@ class Monitor:
             f"Monitor({len(self._batch_probe.sites)} sites, every={self.every}, "
             f"run_dir={str(self.run.path)!r})"
         )
+
+
+CHUNK_VALUES = 1 << 19
+
+
+def _chunk_rows(batch: ProbeResults) -> int:
+    """Probe-set rows per forward pass: about ``CHUNK_VALUES`` values at the widest site (so the
+    hooks' passes over a site's tensor find it in cache), from 256 to 8192 rows."""
+    rows = max(batch.samples, 1)
+    widest = max((s.samples * s.units for s in batch.all_sites()), default=0) / rows
+    return int(min(8192, max(256, CHUNK_VALUES // max(widest, 1))))
 
 
 def _caller_level() -> int:
