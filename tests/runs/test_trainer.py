@@ -82,6 +82,27 @@ def test_the_checkpoint_is_chosen_on_validation(tmp_path, task):
     assert list(finish["best_step"]) == [result.best_step]
 
 
+def test_a_diverging_run_keeps_its_last_finite_checkpoint(tmp_path, task):
+    config = TrainConfig(steps=20, every=5, batch_size=64, optimizer="sgd", lr=1e8)
+    seen = []
+    result = train(tiny(), task, config, tmp_path / "run", on_event=seen.append)
+    evals = read_metrics(tmp_path / "run", "eval")
+    assert evals["loss"].isna().iloc[-1]  # diverged: NaN, written as null
+    assert result.best_step == 0 and result.val == evals["metric"].iloc[0]
+    assert all(
+        torch.isfinite(p).all() for p in load_model(tmp_path / "run" / "model.pt").parameters()
+    )
+    assert ("nonfinite", "loss") in {(e.kind, e.site) for e in seen}
+
+
+def test_better_never_picks_nan():
+    from variability.runs.trainer import _better
+
+    nan = float("nan")
+    assert _better(0.5, None) and _better(0.6, 0.5) and not _better(0.5, 0.5)
+    assert not _better(nan, 0.5) and _better(0.1, nan) and not _better(nan, nan)
+
+
 def test_a_finished_run_is_not_trained_again(tmp_path, task):
     first = train(tiny(), task, CONFIG, tmp_path / "run")
     before = (tmp_path / "run" / "metrics.jsonl").read_bytes()

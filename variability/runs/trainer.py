@@ -202,6 +202,14 @@ def evaluate(
     return loss, metric
 
 
+def _better(value: float, best: float | None) -> bool:
+    """Whether a validation metric beats the best so far (higher is better; NaN never wins,
+    and anything beats a NaN)."""
+    if best is None or math.isnan(best):
+        return best is None or not math.isnan(value)
+    return not math.isnan(value) and value > best
+
+
 def probe_set(task: Task, rows: int) -> Tensor:
     """The fixed probe set: a 2-D task's whole input grid, else the first training rows."""
     if task.grid is not None:
@@ -423,7 +431,7 @@ def _train_loop(
 
     def validate(step: int) -> float:
         val_loss, val_metric = evaluate(model, task, x_val, y_val, loss_fn)
-        improved = best["val"] is None or val_metric > best["val"]
+        improved = _better(val_metric, best["val"])
         if improved:
             best.update(step=step, val=val_metric, val_loss=val_loss)
             save_model(model, run.model_file)
