@@ -208,6 +208,7 @@ class Monitor:
         self._set_probe: Probe | None = None
         self._probe_inputs: Tensor | None = None
         self._probe_targets: Tensor | None = None
+        self._probe_rows = 0 if probe_inputs is None else len(probe_inputs)
         if probe_inputs is not None:
             self._set_probe = Probe(
                 model, sites, gradients=False, redundancy=redundancy, **probe_options
@@ -219,7 +220,6 @@ class Monitor:
         self.watched = PROBE_SET if probe_inputs is not None else BATCH
         self.events: list[Event] = []
         self._seen: set[str] = set()
-        self._status: dict[str, str] = {}
         self._sums: dict[str, Any] = {}
         self._counts: dict[str, int] = {}
         self._pending: dict[str, Any] | None = None
@@ -296,16 +296,12 @@ class Monitor:
             "every": self.every,
             "gradients": self.gradients,
             "redundancy": self._batch_probe.redundancy,
-            "probe_set": None if self._probe_inputs is None else int(self._probe_rows()),
+            "probe_set": self._probe_rows or None,
             "watched": self.watched,
             "dead_warning": self.dead_warning,
             "thresholds": self.thresholds.to_dict(),
             "world_size": self.world,
         }
-
-    def _probe_rows(self) -> int:
-        assert self._probe_inputs is not None
-        return len(self._probe_inputs) * self.world  # close enough for run.json's description
 
     def _write(self, records: list[dict[str, Any]]) -> None:
         if self.rank != 0 or not records:
@@ -421,7 +417,7 @@ class Monitor:
         if self.rank != 0:
             return
         records = [
-            site_record(step, inputs, site, self.thresholds.collapsed)
+            site_record(step, inputs, site)
             for inputs, result in results.items()
             for site in result.all_sites()
         ]
@@ -633,7 +629,7 @@ def _caller_level() -> int:
     return level
 
 
-def site_record(step: int, inputs: str, site: SiteResult, collapsed: float) -> dict[str, Any]:
+def site_record(step: int, inputs: str, site: SiteResult) -> dict[str, Any]:
     """One ``probe`` record: a site's figures at a step, from one kind of inputs."""
     record: dict[str, Any] = {"type": "probe", "step": step, "inputs": inputs, "site": site.name}
     for name in SITE_FIELDS:
