@@ -36,7 +36,7 @@ def root(
 
 app.command(no_args_is_help=True)(probe)
 app.command()(train)
-app.command()(report)
+app.command(no_args_is_help=True)(report)
 
 
 def main() -> None:
