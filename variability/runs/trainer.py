@@ -18,7 +18,7 @@ import os
 import pickle
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +126,6 @@ class TrainResult:
     network_collapsed: bool | None = None
     resumed_from: int | None = None
     already_finished: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
