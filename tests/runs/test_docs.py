@@ -11,7 +11,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 from variability.cli.app import app
-from variability.runs.monitor import Monitor, MonitorWarning
+from variability.runs import Monitor, MonitorWarning
 from variability.runs.run_dir import read_records
 
 ROOT = Path(__file__).resolve().parents[2]

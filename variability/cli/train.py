@@ -12,7 +12,7 @@ from variability.cli.console import progress_bar, reports_user_errors, stderr, s
 from variability.devices import resolve_device
 from variability.errors import UserError
 from variability.reports.provenance import command_line
-from variability.runs.monitor import Event
+from variability.runs.events import Event
 from variability.runs.trainer import OPTIMIZERS, TrainConfig, TrainResult
 from variability.runs.trainer import train as run_training
 from variability.tasks import load_task, task_names

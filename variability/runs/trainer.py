@@ -30,7 +30,8 @@ from variability.arch import count_params, load_model, save_model
 from variability.atomic import atomic_file
 from variability.devices import resolve_device
 from variability.errors import UserError
-from variability.runs.monitor import Event, Monitor
+from variability.runs.events import Event
+from variability.runs.monitor import Monitor
 from variability.runs.run_dir import RESULT_FILE, RunDirectory, RunDirError
 from variability.tasks import Task
 from variability.versions import environment
