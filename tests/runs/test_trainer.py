@@ -7,8 +7,9 @@ import torch
 
 from variability import build_model, load_model, load_task
 from variability.runs import run_dir as run_dir_module
+from variability.runs.batches import BatchOrder
 from variability.runs.run_dir import RunDirError, read_metrics, read_records
-from variability.runs.trainer import BatchOrder, TrainConfig, train
+from variability.runs.trainer import TrainConfig, train
 
 CONFIG = TrainConfig(steps=60, every=5, eval_every=5, checkpoint_every=10, batch_size=64)
 
@@ -66,6 +67,15 @@ def test_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path, task):
     superseded = [r for r in everything if r.get("superseded")]
     assert superseded and all(r["step"] > 30 and r["segment"] == 0 for r in superseded)
     assert [r["step"] for r in kept if r["type"] == "resume"] == [30]
+
+
+def test_a_damaged_checkpoint_is_a_clear_error(tmp_path, task):
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(), task, CONFIG, tmp_path / "run", on_progress=interrupt_at(15))
+    checkpoint = tmp_path / "run" / "checkpoints" / "last.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:100])  # cut short, as by a full disk
+    with pytest.raises(RunDirError, match=r"checkpoint .* is damaged .* delete it"):
+        train(tiny(), task, CONFIG, tmp_path / "run", resume=True)
 
 
 def test_the_checkpoint_is_chosen_on_validation(tmp_path, task):
