@@ -36,6 +36,7 @@ from variability.arch import (
     solve_width,
     solve_widths,
 )
+from variability.runs import Monitor, MonitorWarning, read_metrics
 from variability.tasks import Task, TaskError, load_task
 
 __all__ = [
@@ -47,6 +48,8 @@ __all__ = [
     "LCWLinear",
     "LinePieces",
     "ModelFileError",
+    "Monitor",
+    "MonitorWarning",
     "NoProbeSitesError",
     "Probe",
     "ProbeError",
@@ -64,6 +67,7 @@ __all__ = [
     "load_task",
     "pieces_per_line",
     "probe_model",
+    "read_metrics",
     "register_activation",
     "register_function",
     "save_model",

@@ -6,6 +6,8 @@ import typer
 
 from variability import __version__
 from variability.cli.probe import probe
+from variability.cli.report import report
+from variability.cli.train import train
 
 app = typer.Typer(
     name="variability",
@@ -33,6 +35,8 @@ def root(
 
 
 app.command(no_args_is_help=True)(probe)
+app.command()(train)
+app.command(no_args_is_help=True)(report)
 
 
 def main() -> None:

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import platform
 import shlex
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
-
-def versions() -> dict[str, str]:
-    import numpy
-    import torch
-
-    from variability import __version__
-
-    return {
-        "variability": __version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": numpy.__version__,
-        "platform": platform.platform(),
-    }
+from variability.versions import versions
 
 
 def command_line() -> str:

@@ -1,0 +1,57 @@
+"""``variability report RUN_DIR``: draw a training run as an HTML page with PNG figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from variability.cli.console import reports_user_errors, stderr, stdout
+from variability.reports.provenance import command_line, provenance
+from variability.reports.run_report import write_run_report
+from variability.runs.run_dir import RunDirectory, RunDirError, records_frame
+
+__all__ = ["report"]
+
+
+@reports_user_errors
+def report(
+    run_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="A run directory (written by `variability train` or a Monitor).",
+            metavar="RUN_DIR",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Report folder (default: RUN_DIR/report).")
+    ] = None,
+    self_contained: Annotated[
+        bool, typer.Option("--self-contained", help="One index.html with the images embedded.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print nothing but errors.")] = False,
+) -> None:
+    """Draw a training run: curves, site x step heatmaps of V and activation ratio, gradient RMS
+    per site, warnings, and the run's configuration, as index.html with PNG figures."""
+    run = RunDirectory(run_dir)
+    if not run.path.is_dir():
+        raise RunDirError(f"{run.path} is not a run directory (no such folder)")
+    info = run.read_run()
+    records = records_frame(run.records())
+    if records.empty:
+        raise RunDirError(f"{run.metrics_file} holds no records yet; nothing to draw")
+    if not quiet:
+        stderr().print(f"drawing {len(records):,} records of {run.path}", highlight=False)
+    index = write_run_report(
+        info,
+        records,
+        run.read_result(),
+        out or run.path / "report",
+        self_contained=self_contained,
+        title=f"Training run {run.path.resolve().name}",
+        provenance=provenance(command=command_line()),
+    )
+    if not quiet:
+        stdout().print(str(index), highlight=False, soft_wrap=True)
