@@ -7,6 +7,7 @@ import typer
 from variability import __version__
 from variability.cli.probe import probe
 from variability.cli.report import report
+from variability.cli.reproduce import reproduce
 from variability.cli.train import train
 
 app = typer.Typer(
@@ -37,6 +38,7 @@ def root(
 app.command(no_args_is_help=True)(probe)
 app.command()(train)
 app.command(no_args_is_help=True)(report)
+app.command(no_args_is_help=True)(reproduce)
 
 
 def main() -> None:
