@@ -5,10 +5,16 @@ bar, ``run(options, advance) -> Outcome``; ``write_outcome(outcome, folder)`` wr
 and ``results.json``. ``variability reproduce NAME`` does all three.
 """
 
-from variability.reproductions import variability_depth
+from variability.reproductions import (
+    han_checkerboard,
+    variability_depth,
+)
 from variability.reproductions.base import Options, Outcome, Reproduction, write_outcome
 
-MODULES = (variability_depth,)
+MODULES = (
+    variability_depth,
+    han_checkerboard,
+)
 REPRODUCTIONS: dict[str, Reproduction] = {m.REPRODUCTION.name: m.REPRODUCTION for m in MODULES}
 
 __all__ = ["REPRODUCTIONS", "Options", "Outcome", "Reproduction", "write_outcome"]
