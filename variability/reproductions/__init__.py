@@ -7,6 +7,7 @@ and ``results.json``. ``variability reproduce NAME`` does all three.
 
 from variability.reproductions import (
     han_checkerboard,
+    lcw_sigmoid,
     variability_depth,
 )
 from variability.reproductions.base import Options, Outcome, Reproduction, write_outcome
@@ -14,6 +15,7 @@ from variability.reproductions.base import Options, Outcome, Reproduction, write
 MODULES = (
     variability_depth,
     han_checkerboard,
+    lcw_sigmoid,
 )
 REPRODUCTIONS: dict[str, Reproduction] = {m.REPRODUCTION.name: m.REPRODUCTION for m in MODULES}
 
