@@ -8,6 +8,7 @@ and ``results.json``. ``variability reproduce NAME`` does all three.
 from variability.reproductions import (
     han_checkerboard,
     lcw_sigmoid,
+    redundancy,
     variability_depth,
 )
 from variability.reproductions.base import Options, Outcome, Reproduction, write_outcome
@@ -16,6 +17,7 @@ MODULES = (
     variability_depth,
     han_checkerboard,
     lcw_sigmoid,
+    redundancy,
 )
 REPRODUCTIONS: dict[str, Reproduction] = {m.REPRODUCTION.name: m.REPRODUCTION for m in MODULES}
 
