@@ -22,11 +22,9 @@ def snapshot(folder):
 def test_a_finished_comparison_prints_its_table_and_writes_every_file(tiny_comparison):
     out, run = tiny_comparison
     assert f"{TINY_CELLS} models (FC, Han at depths 2,32, 3 seeds) at 800 parameters" in run.stderr
-    rows = {
-        tuple(cell.strip() for cell in line.strip("│ ").split("│")[:6])
-        for line in run.stdout.splitlines()
-        if line.startswith("│")
-    }
+    row = re.compile(r"^ *(FC|Han) +(\d+) +(\d+) +([\d,]+) +(\S+) +(\d of \d) +(\S+ ± \S+) ")
+    rows = {m.groups()[:6] for m in map(row.match, run.stdout.splitlines()) if m}
+    assert len(rows) == 4, run.stdout  # one line per family and depth, none wrapped
     assert ("FC", "32", "4", "637", "0", "3 of 3") in rows
     assert next(r for r in rows if r[:2] == ("Han", "32"))[:4] == ("Han", "32", "12", "793")
     assert "FC collapsed to a constant at initialisation in 3 of 3 seeds at depth 32." in run.stdout

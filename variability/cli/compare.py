@@ -1,8 +1,8 @@
 """``variability compare``: FC, LCW and Han at one parameter budget over depths and seeds.
 
-Run with no arguments it is the project's quick default comparison on the checkerboard (about a
-minute and a half on 2 CPU cores); docs/compare.md describes every option, the folder it writes
-and the report.
+Run with no arguments it is the project's quick default comparison on the checkerboard (a minute
+and a half to two and a half on 2 busy CPU cores); docs/compare.md describes every option, the
+folder it writes and the report.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
 
 from variability.cli.console import progress_bar, reports_user_errors, stderr, stdout
@@ -44,7 +45,7 @@ SHORT_HEADERS = {
     "parameters": "params",
     "output V at init": "V init",
     "C2C at init": "C2C init",
-    "C2C after training": "C2C trained",
+    "C2C after training": "C2C after",
 }
 DEFAULT = CompareSettings()
 
@@ -263,12 +264,15 @@ def print_summary(comparison: Comparison, index: Path) -> None:
     table = Table(
         title=f"test: {metric} of the model chosen on validation, mean ± sd over seeds",
         title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
     )
     summary = summary_table(frame, metric).rename(
         columns={**SHORT_HEADERS, f"test {metric}": "test"}
     )
     for column in summary.columns:
-        table.add_column(column, justify="left" if column == "family" else "right")
+        table.add_column(column, justify="left" if column == "family" else "right", no_wrap=True)
     for row in summary.itertuples(index=False):
         table.add_row(*(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row))
     console.print(table)

@@ -213,8 +213,10 @@ def build_comparison_page(data: ComparisonData, *, title: str | None = None) -> 
     init.figure(
         metric_against_depth(frame, "pieces_per_line", "pieces per line at initialisation"),
         "pieces_per_line",
-        "Activation-pattern pieces along random segments through the probe inputs, at "
-        "initialisation.",
+        "Pieces of the activation pattern along random segments through the probe inputs, at "
+        "initialisation. The pattern records which units are active; Abs and Han units are "
+        "active on both sides of 0 (slope -1 or 1), so for Han it never changes and the count "
+        "is 1 by this definition, whatever the function looks like.",
     )
 
     trained = page.section("After training")

@@ -49,11 +49,28 @@ def variability_and_collapse(cells: pd.DataFrame, collapsed: float) -> Figure | 
             label=family_label(family),
         )
     left.set_yscale("log")
-    left.axhline(collapsed, color="#b2182b", linestyle="--", linewidth=1)
+    left.axhline(
+        collapsed,
+        color="#b2182b",
+        linestyle="--",
+        linewidth=1,
+        label=f"collapsed: V ≤ {collapsed:g}",
+    )
     left.set_ylabel("output variability V at init (log)")
     left.set_title("Output variability at initialisation")
+    if (cells["output_variability"].astype(float) < floor).any():
+        left.text(
+            0.99,
+            0.98,
+            f"V below {floor:g} (or 0) drawn at {floor:g}",
+            transform=left.transAxes,
+            ha="right",
+            va="top",
+            fontsize=8,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8},
+        )
     _depth_axis(left, depths)
-    left.legend()
+    left.legend(loc="best")
     rate = (
         cells.assign(c2c=cells["network_collapsed"].astype(float))
         .groupby(["family", "depth"], sort=False)["c2c"]
@@ -69,7 +86,7 @@ def variability_and_collapse(cells: pd.DataFrame, collapsed: float) -> Figure | 
             label=family_label(family),
         )
     right.set_ylim(-0.03, 1.03)
-    right.set_ylabel("share of seeds collapsed (C2C)")
+    right.set_ylabel("C2C rate: share of seeds collapsed")
     right.set_title("Collapse to constants at initialisation")
     _depth_axis(right, depths)
     right.legend()
