@@ -6,6 +6,9 @@ each on its own copy of the same model (hooks of one never touch another):
 - bare:           the training step alone
 - monitor/50:     ``Monitor(every=50)``: one recorded step in 50 (the default)
 - monitor/1:      ``Monitor(every=1)``: every step recorded (figures at 20 sites, gradient RMS)
+- hooks/1:        the probe's hooks alone on every step (``Probe(gradients=True)`` attached and
+                  reset, no figures computed): the share of monitor/1 spent in the engine's hooks
+- hooks+figures/1: the same plus ``probe.results()`` every step: monitor/1 less the writing
 - delve:          delve's ``SaturationTracker`` hooks (a running covariance per layer and batch;
                   its saturation figure, an eigendecomposition made once per epoch, is not timed)
 - fastai:         fastai's ``ActivationStats`` hooks (mean, std, near-zero share per layer)
@@ -36,6 +39,7 @@ import torch
 from bench_probe_speed import mlp  # the same MLP as the probe's benchmark (seeded)
 from torch import nn
 
+from variability import Probe
 from variability.runs.monitor import Monitor
 
 
@@ -85,6 +89,25 @@ class MonitorVariant(Variant):
         self.monitor.close()
 
 
+class ProbeVariant(Variant):
+    """The probe engine alone, attached on every step: what a recorded step costs before the
+    monitor writes anything."""
+
+    def __init__(self, name: str, model: nn.Module, figures: bool) -> None:
+        super().__init__(name, model)
+        self.probe = Probe(model, gradients=True, redundancy=False)
+        self.figures = figures
+
+    def around(self, step: int):
+        self.probe.reset()
+        return self.probe
+
+    def after(self, loss: torch.Tensor) -> None:
+        if self.figures:
+            self.probe.results()
+        self.probe.reset()
+
+
 class DelveVariant(Variant):
     def __init__(self, model: nn.Module, folder: str) -> None:
         super().__init__("delve", model)
@@ -128,6 +151,8 @@ def make_variants(base: nn.Module, folder: str) -> tuple[list[Variant], list[str
         Variant("bare", copy.deepcopy(base)),
         MonitorVariant("monitor/50", copy.deepcopy(base), 50, folder),
         MonitorVariant("monitor/1", copy.deepcopy(base), 1, folder),
+        ProbeVariant("hooks/1", copy.deepcopy(base), figures=False),
+        ProbeVariant("hooks+figures/1", copy.deepcopy(base), figures=True),
     ]
     missing = []
     for name, build in (
@@ -193,7 +218,7 @@ def main() -> None:
         median = statistics.median(times[name]) * 1e3
         ratio = statistics.median(ratios[name])
         spread = f"{min(ratios[name]):.3f}..{max(ratios[name]):.3f}"
-        print(f"  {name:<11} {median:8.2f} ms/step   x{ratio:.3f} of bare (rounds: {spread})")
+        print(f"  {name:<15} {median:8.2f} ms/step   x{ratio:.3f} of bare (rounds: {spread})")
     for line in missing:
         print(f"  {line}")
 

@@ -83,6 +83,13 @@ def test_unfinished_run_is_drawn_with_a_note(run):
     assert "This run has not finished (records up to step 20)" in html
 
 
+def test_a_monitor_run_is_described_as_such(run):
+    info = json.loads((run / "run.json").read_text()) | {"kind": "monitor"}
+    html = build_run_page(info, read_metrics(run), None).render(self_contained=False)
+    assert "Recorded by a Monitor in a training loop: 5 recorded steps" in html
+    assert "has not finished" not in html
+
+
 def test_figures_skip_when_their_data_is_missing():
     empty = pd.DataFrame()
     assert training_curves(empty, empty) is None

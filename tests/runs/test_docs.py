@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 from typer.testing import CliRunner
 
 from variability.cli.app import app
-from variability.runs.monitor import Monitor
+from variability.runs import Monitor, MonitorWarning
 from variability.runs.run_dir import read_records
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +26,11 @@ def test_readme_run_commands_run_as_written(tmp_path, monkeypatch):
     (python,) = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     (commands,) = re.findall(r"<!-- test:runs -->\n```bash\n(.*?)```", text, flags=re.S)
     monkeypatch.chdir(tmp_path)
-    exec(compile(python, "README.md", "exec"), {})
+    with pytest.warns(MonitorWarning, match="step 10: .* units at site 3 are dead"):
+        exec(compile(python, "README.md", "exec"), {})
+    events = read_records(tmp_path / "runs" / "watch" / "metrics.jsonl")
+    dead = [r for r in events if r["type"] == "event" and r["kind"] == "dead_units"]
+    assert [(r["step"], r["site"]) for r in dead] == [(10, "3")] and dead[0]["value"] > 0.5
     for command in commands.strip().splitlines():
         program, *args = command.split()
         assert program == ".venv/bin/variability"

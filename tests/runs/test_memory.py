@@ -19,26 +19,23 @@ def live_tensors() -> int:
 def test_ten_thousand_monitored_steps_keep_no_tensor(tmp_path):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 1))
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
     x = torch.randn(8, 2)
     y = torch.randn(8, 1)
     probe_set = torch.randn(16, 2)
     counts = {}
     with Monitor(
-        model, tmp_path / "run", every=25, probe_inputs=probe_set, quiet=True, warn=False
+        model, tmp_path / "run", every=50, probe_inputs=probe_set, quiet=True, warn=False
     ) as monitor:
         for step in range(1, 10_001):
             with monitor.step(step):
                 loss = nn.functional.mse_loss(model(x), y)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
+                loss.backward()  # gradients pile up in .grad: fixed-size tensors, no growth
             monitor.log(loss=loss)
             if step in (1_000, 10_000):
                 counts[step] = live_tensors()
     assert counts[10_000] <= counts[1_000], counts
     probes = read_metrics(tmp_path / "run", "probe")
     batch = probes[probes["inputs"] == "batch"]
-    assert batch["step"].nunique() == 400  # the hooks ran on every 25th step
+    assert batch["step"].nunique() == 200  # the hooks ran on every 50th step
     assert set(batch["samples"]) == {8} and batch["gradient_rms"].notna().all()
     assert set(probes[probes["inputs"] == "probe_set"]["samples"]) == {16}

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from variability.runs.monitor import Monitor, MonitorWarning
+from variability.runs import Monitor, MonitorWarning
 from variability.runs.run_dir import RunDirError, read_metrics
 
 

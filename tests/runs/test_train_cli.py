@@ -77,6 +77,14 @@ def test_budget_refusal_and_bad_options_are_one_line(tmp_path):
     assert_user_error(invoke(*TINY, "--device", "cuda:7", "--out", tmp_path / "d"), "cuda:7")
 
 
+def test_unwritable_run_directory_is_refused_before_training(tmp_path):
+    (tmp_path / "file").write_text("a file where a folder should be")
+    assert_user_error(invoke(*TINY, "--out", tmp_path / "file" / "run"),
+                      "cannot create the run directory", "Not a directory")  # fmt: skip
+    assert_user_error(invoke(*TINY, "--out", "/sys/kernel/variability-run"),
+                      "cannot create the run directory")  # fmt: skip
+
+
 def test_full_disk_at_start_is_refused_before_training(tmp_path, monkeypatch):
     monkeypatch.setattr(run_dir_module, "free_bytes", lambda path: 5 * 2**20)
     line = assert_user_error(invoke(*TINY, "--out", tmp_path / "run"), "free on the disk")

@@ -7,8 +7,9 @@ import torch
 
 from variability import build_model, load_model, load_task
 from variability.runs import run_dir as run_dir_module
+from variability.runs.batches import BatchOrder
 from variability.runs.run_dir import RunDirError, read_metrics, read_records
-from variability.runs.trainer import BatchOrder, TrainConfig, train
+from variability.runs.trainer import TrainConfig, train
 
 CONFIG = TrainConfig(steps=60, every=5, eval_every=5, checkpoint_every=10, batch_size=64)
 
@@ -68,6 +69,15 @@ def test_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path, task):
     assert [r["step"] for r in kept if r["type"] == "resume"] == [30]
 
 
+def test_a_damaged_checkpoint_is_a_clear_error(tmp_path, task):
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(), task, CONFIG, tmp_path / "run", on_progress=interrupt_at(15))
+    checkpoint = tmp_path / "run" / "checkpoints" / "last.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:100])  # cut short, as by a full disk
+    with pytest.raises(RunDirError, match=r"checkpoint .* is damaged .* delete it"):
+        train(tiny(), task, CONFIG, tmp_path / "run", resume=True)
+
+
 def test_the_checkpoint_is_chosen_on_validation(tmp_path, task):
     result = train(tiny(1), task, CONFIG, tmp_path / "run")
     evals = read_metrics(tmp_path / "run", "eval")
@@ -80,6 +90,27 @@ def test_the_checkpoint_is_chosen_on_validation(tmp_path, task):
     assert (tmp_path / "run" / "result.json").exists()
     finish = read_metrics(tmp_path / "run", "finish")
     assert list(finish["best_step"]) == [result.best_step]
+
+
+def test_a_diverging_run_keeps_its_last_finite_checkpoint(tmp_path, task):
+    config = TrainConfig(steps=20, every=5, batch_size=64, optimizer="sgd", lr=1e8)
+    seen = []
+    result = train(tiny(), task, config, tmp_path / "run", on_event=seen.append)
+    evals = read_metrics(tmp_path / "run", "eval")
+    assert evals["loss"].isna().iloc[-1]  # diverged: NaN, written as null
+    assert result.best_step == 0 and result.val == evals["metric"].iloc[0]
+    assert all(
+        torch.isfinite(p).all() for p in load_model(tmp_path / "run" / "model.pt").parameters()
+    )
+    assert ("nonfinite", "loss") in {(e.kind, e.site) for e in seen}
+
+
+def test_better_never_picks_nan():
+    from variability.runs.trainer import _better
+
+    nan = float("nan")
+    assert _better(0.5, None) and _better(0.6, 0.5) and not _better(0.5, 0.5)
+    assert not _better(nan, 0.5) and _better(0.1, nan) and not _better(nan, nan)
 
 
 def test_a_finished_run_is_not_trained_again(tmp_path, task):

@@ -38,7 +38,7 @@ def root(
 app.command(no_args_is_help=True)(probe)
 app.command()(compare)
 app.command()(train)
-app.command()(report)
+app.command(no_args_is_help=True)(report)
 
 
 def main() -> None:

@@ -18,18 +18,23 @@ __all__ = ["report"]
 @reports_user_errors
 def report(
     run_dir: Annotated[
-        Path, typer.Argument(help="A run directory (written by `variability train` or a Monitor).")
+        Path,
+        typer.Argument(
+            help="A run directory (written by `variability train` or a Monitor).",
+            metavar="RUN_DIR",
+            show_default=False,
+        ),
     ],
     out: Annotated[
-        Path | None, typer.Option(help="Report folder [default: RUN_DIR/report].")
+        Path | None, typer.Option(help="Report folder (default: RUN_DIR/report).")
     ] = None,
     self_contained: Annotated[
-        bool, typer.Option(help="One index.html with the images embedded.")
+        bool, typer.Option("--self-contained", help="One index.html with the images embedded.")
     ] = False,
-    quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print nothing but errors.")] = False,
 ) -> None:
     """Draw a training run: curves, site x step heatmaps of V and activation ratio, gradient RMS
-    per site, warnings, and the run's configuration."""
+    per site, warnings, and the run's configuration, as index.html with PNG figures."""
     run = RunDirectory(run_dir)
     if not run.path.is_dir():
         raise RunDirError(f"{run.path} is not a run directory (no such folder)")

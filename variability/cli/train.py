@@ -12,7 +12,7 @@ from variability.cli.console import progress_bar, reports_user_errors, stderr, s
 from variability.devices import resolve_device
 from variability.errors import UserError
 from variability.reports.provenance import command_line
-from variability.runs.monitor import Event
+from variability.runs.events import Event
 from variability.runs.trainer import OPTIMIZERS, TrainConfig, TrainResult
 from variability.runs.trainer import train as run_training
 from variability.tasks import load_task, task_names
@@ -53,22 +53,28 @@ def train(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     out: Annotated[
         Path | None,
-        typer.Option(help="Run directory [default: runs/FAMILY-TASK-dDEPTH-pPARAMS-sSEED]."),
+        typer.Option(help="Run directory (default: runs/FAMILY-TASK-dDEPTH-pPARAMS-sSEED)."),
     ] = None,
     resume: Annotated[
-        bool, typer.Option(help="Continue the run in --out from its last checkpoint.")
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the run in --out from its last checkpoint; a finished "
+            "run is not trained again.",
+        ),
     ] = False,
     every: Annotated[int, typer.Option(help="Record the probe's figures every N steps.")] = 50,
     eval_every: Annotated[
-        int | None, typer.Option(help="Evaluate on the validation split every N steps [--every].")
+        int | None,
+        typer.Option(help="Evaluate on the validation split (and checkpoint) every N steps."),
     ] = None,
-    quiet: Annotated[bool, typer.Option(help="No progress bar and no warning lines.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", help="No progress bar and no warning lines.")
+    ] = False,
 ) -> None:
     """Train a model at a parameter budget, watching every probe site; writes a run directory.
 
-    The checkpoint is chosen on the validation split (never on test) and saved as model.pt,
-    which `variability probe` reads without other arguments; `variability report RUN_DIR` draws
-    the run.
+    Exit codes: 0 done; 2 bad input, refused budget or unusable run directory; 130 interrupted.
     """
     if optimizer not in OPTIMIZERS:
         raise UserError(f"unknown optimizer {optimizer!r}; known: {', '.join(OPTIMIZERS)}")

@@ -119,13 +119,19 @@ def build_run_page(
                 f"(collapsed at V <= {collapsed:g})."
             )
     else:
-        last = (
-            int(records["step"].max()) if "step" in records and records["step"].notna().any() else 0
-        )
-        summary.note(
-            f"This run has not finished (records up to step {last}); the figures show what was "
-            "recorded so far."
-        )
+        steps = records["step"].dropna() if "step" in records else pd.Series(dtype=float)
+        last = int(steps.max()) if not steps.empty else 0
+        if info.get("kind") == "train":
+            summary.note(
+                f"This run has not finished (records up to step {last}); the figures show what "
+                "was recorded so far."
+            )
+        else:
+            recorded = probes["step"].nunique() if "step" in probes else 0
+            summary.paragraph(
+                f"Recorded by a Monitor in a training loop: {recorded} recorded steps, records "
+                f"up to step {last}."
+            )
     if inputs:
         summary.paragraph(f"Site figures below are measured on {INPUTS_WORDS[inputs]}.")
 

@@ -3,7 +3,8 @@
 docs/runs.md describes the run directory's format, the resume rule and the trainer.
 """
 
-from variability.runs.monitor import Event, Monitor, MonitorWarning
+from variability.runs.events import Event, MonitorWarning
+from variability.runs.monitor import Monitor
 from variability.runs.run_dir import (
     FORMAT_VERSION,
     RunDirectory,

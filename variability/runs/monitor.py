@@ -27,13 +27,11 @@ Why it is built this way:
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
@@ -42,11 +40,9 @@ from torch import Tensor, nn
 from variability.probes import Probe, ProbeResults, SiteResult
 from variability.probes.probe import set_mode
 from variability.probes.sites import SiteSelector
+from variability.runs.events import BATCH, PROBE_SET, Event, EventLog, MonitorWarning
 from variability.runs.run_dir import FORMAT, FORMAT_VERSION, RUN_FILE, RunDirectory, RunDirError
 from variability.versions import environment
-
-BATCH = "batch"
-PROBE_SET = "probe_set"
 
 SITE_FIELDS = (
     "depth",
@@ -63,41 +59,6 @@ SITE_FIELDS = (
     "nonfinite",
     "rms",
 )
-
-
-class MonitorWarning(UserWarning):
-    """An early warning from a Monitor: collapse, dead units, or NaN/Inf during training."""
-
-
-@dataclass(frozen=True)
-class Event:
-    """Something a reader should know about a run, recorded once (``kind`` + ``site`` is its key).
-
-    kind: "collapsing", "collapsed", "dead_units" or "nonfinite". ``site`` is a probe site's name,
-    "output" for the network's output, or the name of a logged value (for "nonfinite").
-    """
-
-    step: int
-    kind: str
-    site: str
-    inputs: str
-    value: float | None
-    message: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}:{self.site}"
-
-    def record(self) -> dict[str, Any]:
-        return {
-            "type": "event",
-            "step": self.step,
-            "kind": self.kind,
-            "site": self.site,
-            "inputs": self.inputs,
-            "value": self.value,
-            "message": self.message,
-        }
 
 
 class RecordWriter(Protocol):
@@ -208,6 +169,7 @@ class Monitor:
         self._set_probe: Probe | None = None
         self._probe_inputs: Tensor | None = None
         self._probe_targets: Tensor | None = None
+        self._probe_rows = 0 if probe_inputs is None else len(probe_inputs)
         if probe_inputs is not None:
             self._set_probe = Probe(
                 model, sites, gradients=False, redundancy=redundancy, **probe_options
@@ -218,8 +180,7 @@ class Monitor:
                 self._probe_targets = probe_targets[self.rank :: self.world]
         self.watched = PROBE_SET if probe_inputs is not None else BATCH
         self.events: list[Event] = []
-        self._seen: set[str] = set()
-        self._status: dict[str, str] = {}
+        self._warnings = EventLog(self.thresholds, self.dead_warning)
         self._sums: dict[str, Any] = {}
         self._counts: dict[str, int] = {}
         self._pending: dict[str, Any] | None = None
@@ -296,16 +257,12 @@ class Monitor:
             "every": self.every,
             "gradients": self.gradients,
             "redundancy": self._batch_probe.redundancy,
-            "probe_set": None if self._probe_inputs is None else int(self._probe_rows()),
+            "probe_set": self._probe_rows or None,
             "watched": self.watched,
             "dead_warning": self.dead_warning,
             "thresholds": self.thresholds.to_dict(),
             "world_size": self.world,
         }
-
-    def _probe_rows(self) -> int:
-        assert self._probe_inputs is not None
-        return len(self._probe_inputs) * self.world  # close enough for run.json's description
 
     def _write(self, records: list[dict[str, Any]]) -> None:
         if self.rank != 0 or not records:
@@ -393,7 +350,7 @@ class Monitor:
         pending.update(values)
         self._sums, self._counts, self._interval = {}, {}, 0
         self._write([pending])
-        self._emit(self._value_events(int(pending["step"] or 0), values))
+        self._emit(self._warnings.from_values(int(pending["step"] or 0), values))
         if "loss" in values:
             self.latest["loss"] = values["loss"]
 
@@ -421,11 +378,11 @@ class Monitor:
         if self.rank != 0:
             return
         records = [
-            site_record(step, inputs, site, self.thresholds.collapsed)
+            site_record(step, inputs, site)
             for inputs, result in results.items()
             for site in result.all_sites()
         ]
-        events = self._site_events(step, results)
+        events = self._warnings.from_sites(step, results, self.watched)
         self._write(records + [e.record() for e in events])
         self._emit(events, written=True)
         watched = results[self.watched]
@@ -475,91 +432,6 @@ class Monitor:
 
     # --- events --------------------------------------------------------------------------------
 
-    def _site_events(self, step: int, results: dict[str, ProbeResults]) -> list[Event]:
-        events: list[Event] = []
-        thresholds = self.thresholds
-        for inputs, result in results.items():
-            for site in result.all_sites():
-                if site.nonfinite:
-                    events.append(
-                        Event(
-                            step,
-                            "nonfinite",
-                            site.name,
-                            inputs,
-                            float(site.nonfinite),
-                            f"step {step}: {site.nonfinite} NaN/Inf values at site "
-                            f"{site.name} ({_inputs_label(inputs)}); they are left out of "
-                            "every figure",
-                        )
-                    )
-        for site in results[self.watched].all_sites():
-            where = _site_label(site.name)
-            label = _inputs_label(self.watched)
-            if site.status == "collapsed":
-                events.append(
-                    Event(
-                        step,
-                        "collapsed",
-                        site.name,
-                        self.watched,
-                        site.variability,
-                        f"step {step}: {where} collapsed: V = {site.variability:.3g} <= "
-                        f"{thresholds.collapsed:g} ({label})"
-                        + (
-                            ": every input gets practically the same output (C2C)"
-                            if site.name == "output"
-                            else ""
-                        ),
-                    )
-                )
-            elif site.status == "collapsing":
-                events.append(
-                    Event(
-                        step,
-                        "collapsing",
-                        site.name,
-                        self.watched,
-                        site.variability,
-                        f"step {step}: {where} is collapsing: V = {site.variability:.3g} <= "
-                        f"{thresholds.collapsing:g} ({label})",
-                    )
-                )
-            dead = site.dead_fraction
-            if dead is not None and dead > self.dead_warning:
-                events.append(
-                    Event(
-                        step,
-                        "dead_units",
-                        site.name,
-                        self.watched,
-                        dead,
-                        f"step {step}: {100 * dead:.0f}% of the units at site {site.name} are "
-                        f"dead: never active ({label}; warning above "
-                        f"{100 * self.dead_warning:g}%)",
-                    )
-                )
-        return self._new(events)
-
-    def _value_events(self, step: int, values: Mapping[str, float]) -> list[Event]:
-        events = [
-            Event(step, "nonfinite", name, "logged", None, f"step {step}: {name} is NaN or Inf")
-            for name, value in values.items()
-            if not math.isfinite(value)
-        ]
-        return self._new(events)
-
-    def _new(self, events: list[Event]) -> list[Event]:
-        fresh = []
-        for event in events:
-            if event.key in self._seen:
-                continue
-            self._seen.add(event.key)
-            if event.kind == "collapsed":  # collapsing on the way is no news after that
-                self._seen.add(f"collapsing:{event.site}")
-            fresh.append(event)
-        return fresh
-
     def _emit(self, events: list[Event], written: bool = False) -> None:
         if self.rank != 0 or not events:
             return
@@ -578,10 +450,10 @@ class Monitor:
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint needs so a resumed run does not repeat its warnings."""
-        return {"events": sorted(self._seen)}
+        return self._warnings.state_dict()
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self._seen = set(state.get("events", ()))
+        self._warnings.load_state_dict(state)
 
     def sync(self) -> None:
         """Write the pending record and force the metrics file to disk."""
@@ -633,7 +505,7 @@ def _caller_level() -> int:
     return level
 
 
-def site_record(step: int, inputs: str, site: SiteResult, collapsed: float) -> dict[str, Any]:
+def site_record(step: int, inputs: str, site: SiteResult) -> dict[str, Any]:
     """One ``probe`` record: a site's figures at a step, from one kind of inputs."""
     record: dict[str, Any] = {"type": "probe", "step": step, "inputs": inputs, "site": site.name}
     for name in SITE_FIELDS:
@@ -645,12 +517,4 @@ def site_record(step: int, inputs: str, site: SiteResult, collapsed: float) -> d
     return record
 
 
-def _site_label(name: str) -> str:
-    return "the network's output" if name == "output" else f"site {name}"
-
-
-def _inputs_label(inputs: str) -> str:
-    return "on the probe set" if inputs == PROBE_SET else "on the training batch"
-
-
-__all__ = ["BATCH", "PROBE_SET", "Event", "Monitor", "MonitorWarning", "RecordWriter"]
+__all__ = ["Monitor", "MonitoredStep", "RecordWriter"]

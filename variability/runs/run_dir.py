@@ -73,7 +73,12 @@ def json_safe(value: Any) -> Any:
 
 
 def record_line(record: Mapping[str, Any]) -> str:
-    return json.dumps(json_safe(record), allow_nan=False, separators=(",", ":")) + "\n"
+    """One record as a line of strict JSON (plain records go straight through ``json.dumps``)."""
+    try:
+        text = json.dumps(record, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError):  # NaN, Inf or a NumPy scalar somewhere
+        text = json.dumps(json_safe(record), allow_nan=False, separators=(",", ":"))
+    return text + "\n"
 
 
 class MetricsFile:

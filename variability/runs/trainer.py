@@ -15,28 +15,33 @@ from __future__ import annotations
 
 import math
 import os
-import pickle
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from variability.arch import count_params, load_model, save_model
-from variability.atomic import atomic_file
 from variability.devices import resolve_device
 from variability.errors import UserError
-from variability.runs.monitor import Event, Monitor
+from variability.runs.batches import BatchOrder
+from variability.runs.checkpoints import (
+    CHECKPOINT_FORMAT,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from variability.runs.events import Event
+from variability.runs.monitor import Monitor
 from variability.runs.run_dir import RESULT_FILE, RunDirectory, RunDirError
 from variability.tasks import Task
 from variability.versions import environment
 
 OPTIMIZERS = ("adam", "sgd")
-CHECKPOINT_FORMAT = "variability-checkpoint"
 
 
 class TrainConfigError(UserError):
@@ -126,7 +131,6 @@ class TrainResult:
     network_collapsed: bool | None = None
     resumed_from: int | None = None
     already_finished: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -148,41 +152,6 @@ class TrainResult:
         )
 
 
-# --- batches -----------------------------------------------------------------------------------
-
-
-class BatchOrder:
-    """Training batches as a function of (seed, step): step s takes the rows at positions
-    ``[(s-1) B, s B)`` of an endless sequence of epochs, each a fresh permutation of the training
-    set drawn from ``(seed, epoch)``. No state, so a resumed run needs none."""
-
-    def __init__(self, rows: int, batch_size: int, seed: int, device: torch.device) -> None:
-        self.rows = rows
-        self.batch_size = min(batch_size, rows)
-        self.seed = seed
-        self.device = device
-        self._epoch = -1
-        self._order: Tensor | None = None
-
-    def _permutation(self, epoch: int) -> Tensor:
-        if epoch != self._epoch:
-            order = np.random.default_rng([self.seed, epoch]).permutation(self.rows)
-            self._order = torch.from_numpy(order).to(self.device)
-            self._epoch = epoch
-        assert self._order is not None
-        return self._order
-
-    def indices(self, step: int) -> Tensor:
-        start = (step - 1) * self.batch_size
-        epoch, offset = divmod(start, self.rows)
-        end = offset + self.batch_size
-        order = self._permutation(epoch)
-        if end <= self.rows:
-            return order[offset:end]
-        head = order[offset:]
-        return torch.cat([head, self._permutation(epoch + 1)[: end - self.rows]])
-
-
 # --- evaluation --------------------------------------------------------------------------------
 
 
@@ -202,50 +171,19 @@ def evaluate(
     return loss, metric
 
 
+def _better(value: float, best: float | None) -> bool:
+    """Whether a validation metric beats the best so far (higher is better; NaN never wins,
+    and anything beats a NaN)."""
+    if best is None or math.isnan(best):
+        return best is None or not math.isnan(value)
+    return not math.isnan(value) and value > best
+
+
 def probe_set(task: Task, rows: int) -> Tensor:
     """The fixed probe set: a 2-D task's whole input grid, else the first training rows."""
     if task.grid is not None:
         return task.grid.x
     return task.x_train[:rows]
-
-
-# --- checkpoints -------------------------------------------------------------------------------
-
-
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write a checkpoint under a temporary name and rename it: never half a file."""
-    try:
-        with atomic_file(path, "wb") as stream:
-            torch.save(payload, stream)
-    except OSError as error:
-        raise RunDirError(f"could not write the checkpoint {path}: {error.strerror}") from None
-
-
-def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
-    try:
-        payload = torch.load(path, map_location=device, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as error:
-        first = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
-        raise RunDirError(
-            f"the checkpoint {path} is damaged and cannot be read ({first}); delete it to "
-            "start the run again from step 0"
-        ) from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise RunDirError(f"{path} is not a variability checkpoint")
-    return payload
-
-
-def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"].cpu())
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -419,14 +357,14 @@ def _train_loop(
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
-        _set_rng_state(checkpoint["rng"])
+        set_rng_state(checkpoint["rng"])
         best = dict(checkpoint["best"])
         monitor.load_state_dict(checkpoint["monitor"])
         start = int(checkpoint["step"])
 
     def validate(step: int) -> float:
         val_loss, val_metric = evaluate(model, task, x_val, y_val, loss_fn)
-        improved = best["val"] is None or val_metric > best["val"]
+        improved = _better(val_metric, best["val"])
         if improved:
             best.update(step=step, val=val_metric, val_loss=val_loss)
             save_model(model, run.model_file)
@@ -445,7 +383,7 @@ def _train_loop(
                 "step": step,
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
-                "rng": _rng_state(),
+                "rng": rng_state(),
                 "best": best,
                 "monitor": monitor.state_dict(),
             },
@@ -517,7 +455,6 @@ def read_result(run_dir: str | os.PathLike[str]) -> TrainResult | None:
 
 __all__ = [
     "OPTIMIZERS",
-    "BatchOrder",
     "TrainConfig",
     "TrainConfigError",
     "TrainResult",
