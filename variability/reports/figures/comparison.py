@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from variability.reports.style import apply_theme, family_colour, family_label
+from variability.reports.style import apply_theme, family_colour, family_label, note_floor
 
 
 def _depth_axis(axis: plt.Axes, depths: list[int]) -> None:
@@ -58,17 +58,7 @@ def variability_and_collapse(cells: pd.DataFrame, collapsed: float) -> Figure | 
     )
     left.set_ylabel("output variability V at init (log)")
     left.set_title("Output variability at initialisation")
-    if (cells["output_variability"].astype(float) < floor).any():
-        left.text(
-            0.99,
-            0.98,
-            f"V below {floor:g} (or 0) drawn at {floor:g}",
-            transform=left.transAxes,
-            ha="right",
-            va="top",
-            fontsize=8,
-            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8},
-        )
+    note_floor(left, cells["output_variability"], floor)
     _depth_axis(left, depths)
     left.legend(loc="best")
     rate = (
@@ -137,6 +127,7 @@ def site_profiles(profiles: dict[str, pd.DataFrame], collapsed: float) -> Figure
         bottom.plot(position, ratio, color=colour, marker=".", label=family_label(family))
     top.set_yscale("log")
     top.axhline(collapsed, color="#b2182b", linestyle="--", linewidth=1)
+    note_floor(top, pd.concat([p["variability"] for p in profiles.values()]), floor)
     top.set_ylabel("site variability V (log)")
     top.set_title("Through the network at initialisation (one model per family)")
     top.legend()
