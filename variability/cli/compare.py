@@ -98,7 +98,7 @@ def compare(
     ] = DEFAULT.tolerance,
     every: Annotated[
         int | None,
-        typer.Option(help="Record the probe's figures every N steps [default: --steps / 10]."),
+        typer.Option(help="Record the probe's figures every N steps (default: --steps / 10)."),
     ] = None,
     task_seed: Annotated[int, typer.Option(help="Seed of the task's train/val/test split.")] = 0,
     device: Annotated[str, typer.Option(help="auto (CUDA if there is a GPU), cpu, cuda:N.")] = (
@@ -107,20 +107,23 @@ def compare(
     workers: Annotated[
         int | None,
         typer.Option(
-            help="Models trained at once, each in its own process [default: one per CPU core, "
-            "up to 8; one on a GPU]."
+            help="Models trained at once, each in its own process (default: one per CPU core, "
+            "up to 8; one on a GPU)."
         ),
     ] = None,
     out: Annotated[
         Path, typer.Option(help="Folder for the results, the models' runs and the report.")
     ] = Path("reports/compare"),
     fresh: Annotated[
-        bool, typer.Option(help="Delete the comparison already in --out and start over.")
+        bool,
+        typer.Option("--fresh", help="Delete the comparison already in --out and start over."),
     ] = False,
     self_contained: Annotated[
-        bool, typer.Option(help="One index.html with the images embedded.")
+        bool, typer.Option("--self-contained", help="One index.html with the images embedded.")
     ] = False,
-    quiet: Annotated[bool, typer.Option(help="No progress bar and no messages on stderr.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", help="No progress bar and no messages on stderr.")
+    ] = False,
 ) -> None:
     """Compare FC, LCW and Han networks at one parameter budget over depths and seeds.
 
