@@ -8,6 +8,7 @@ and ``results.json``. ``variability reproduce NAME`` does all three.
 from variability.reproductions import (
     han_checkerboard,
     lcw_sigmoid,
+    predictor,
     redundancy,
     variability_depth,
 )
@@ -18,6 +19,7 @@ MODULES = (
     han_checkerboard,
     lcw_sigmoid,
     redundancy,
+    predictor,
 )
 REPRODUCTIONS: dict[str, Reproduction] = {m.REPRODUCTION.name: m.REPRODUCTION for m in MODULES}
 
