@@ -82,9 +82,9 @@ class Job:
 
 def settings_for(options: Options) -> Settings:
     return Settings(
-        steps=options.pick(5000, 20),
-        eval_every=options.pick(100, 10),
-        lrs=options.pick((1e-3, 1e-2), (1e-3, 1e-2)),
+        steps=options.pick(5000, 10),
+        eval_every=options.pick(100, 5),
+        lrs=options.pick((1e-3, 1e-2), (1e-2,)),
         seeds=options.seed_count(3, 1),
         batch_size=options.pick(2048, 2048),  # above the 1,312 training rows: full batch
     )
@@ -322,9 +322,8 @@ def claims(records: list[dict[str, Any]], chosen: dict[tuple[str, str], Selectio
 
 
 def run(options: Options, advance: Advance) -> Outcome:
-    from variability.reports.figures.comparison import learned_functions
     from variability.reports.figures.reproductions import curves as curve_figure
-    from variability.reports.figures.reproductions import grouped_bars
+    from variability.reports.figures.reproductions import function_images, grouped_bars
 
     settings = settings_for(options)
     jobs = plan(options)
@@ -393,7 +392,7 @@ def run(options: Options, advance: Advance) -> Outcome:
         image = images.get((key, chosen[(key, "val")].lr), {}).get("val")
         if image is not None:
             learned[labels[key]] = grid.image(torch.as_tensor(image)).numpy()
-    function_figure = learned_functions(grid.image(grid.y).numpy(), learned, (grid.low, grid.high))
+    function_figure = function_images(grid.image(grid.y).numpy(), learned, (grid.low, grid.high))
     for record in records:
         record["val_chosen_lr"] = chosen[(record["model"], "val")].lr
     sizes = task.sizes()

@@ -40,8 +40,8 @@ PAPER = 'Zhang & Yu, "Variability of Artificial Neural Networks" (arXiv 2105.089
 BUDGETS = (3000, 10000)
 DEPTHS = (1, 2, 4, 8, 16, 32, 64, 128)
 SEEDS = 20
-SMOKE_BUDGETS = (3000,)
-SMOKE_DEPTHS = (1, 4, 32)
+SMOKE_BUDGETS = (800,)
+SMOKE_DEPTHS = (2, 8, 32)  # at 800 parameters, ReLU at depth 32 is 4 wide and collapses
 SMOKE_SEEDS = 3
 D_IN, D_OUT = 2, 1
 

@@ -249,3 +249,35 @@ def rank_scatter(
     axis.legend(fontsize=8)
     figure.tight_layout()
     return figure
+
+
+def function_images(
+    target: np.ndarray | None, images: Mapping[str, np.ndarray], extent: tuple[float, float]
+) -> Figure | None:
+    """A 2-D task's target beside named models' outputs on its grid, in one row.
+
+    ``image[i, j]``: the output at grid point (i, j), i along the first input coordinate (drawn
+    horizontally), on the target's 0-to-1 scale (outputs beyond it drawn at its ends).
+    """
+    if target is None or not images:
+        return None
+    apply_theme()
+    panels = [("target", target), *images.items()]
+    figure, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.9), squeeze=False)
+    low, high = extent
+    for axis, (title, image) in zip(axes[0], panels, strict=True):
+        axis.imshow(
+            np.asarray(image, dtype=float).T,
+            origin="lower",
+            extent=(low, high, low, high),
+            cmap="gray_r",
+            vmin=0.0,
+            vmax=1.0,
+            interpolation="nearest",
+        )
+        axis.set_title(title, fontsize=9)
+        axis.set_xticks([])
+        axis.set_yticks([])
+        axis.grid(False)
+    figure.tight_layout()
+    return figure
