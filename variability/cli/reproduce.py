@@ -87,7 +87,11 @@ def reproduce(
         with progress_bar(total, name, quiet=quiet, unit="models") as advance:
             outcome = reproduction.run(options, advance)
     except KeyboardInterrupt:
-        stderr().print(f"interrupted; nothing was written to {folder}", highlight=False)
+        stderr().print(
+            f"interrupted; no report was written. Training runs that finished are kept in "
+            f"{folder}: a rerun with the same options reuses them.",
+            highlight=False,
+        )
         raise typer.Exit(EXIT_INTERRUPTED) from None
     outcome.seconds = time.perf_counter() - started
     index = write_outcome(outcome, folder)

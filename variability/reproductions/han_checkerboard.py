@@ -82,7 +82,7 @@ class Job:
 
 def settings_for(options: Options) -> Settings:
     return Settings(
-        steps=options.pick(5000, 10),
+        steps=options.pick(4000, 10),
         eval_every=options.pick(100, 5),
         lrs=options.pick((1e-3, 1e-2), (1e-2,)),
         seeds=options.seed_count(3, 1),

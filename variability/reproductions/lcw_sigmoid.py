@@ -113,7 +113,9 @@ def train_one(job: Job) -> dict[str, Any]:
         job.family, task.d_in, task.d_out, job.depth, width=settings.width,
         activation="sigmoid", seed=job.seed,
     ).to(device)  # fmt: skip
-    initial = probe_model(model, probe_set(task, 8192).to(device), batch_size=4096)
+    initial = probe_model(
+        model, probe_set(task, 8192).to(device), batch_size=4096, redundancy=False
+    )
     config = TrainConfig(
         steps=settings.steps,
         lr=settings.lr,

@@ -302,7 +302,7 @@ def run(options: Options, advance: Advance) -> Outcome:
             budget_label=[f"budget {b:,}" for b in frame["budget"]],
         ),
         panels=[
-            ("v3", "V3 at initialisation", False),
+            ("v3", "V3 at initialisation (log)", True),
             ("output_variability", "output V at initialisation (log)", True),
             ("c2c", "C2C rate (share of seeds collapsed)", False),
         ],
