@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from variability.reproductions import REPRODUCTIONS, Options
-from variability.reproductions.workers import usable_cores
+from variability.runs.cell import usable_cores
 
 
 def timed(name: str, options: Options) -> float:

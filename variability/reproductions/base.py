@@ -28,6 +28,7 @@ from variability.errors import UserError
 from variability.reports.glossary import glossary_for
 from variability.reports.page import Page
 from variability.reports.provenance import command_line, provenance
+from variability.reproductions.workers import run_jobs
 from variability.runs.run_dir import json_safe
 
 RESULTS_FILE = "results.json"
@@ -142,14 +143,22 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(array.mean()), spread
 
 
-def plus_minus(values: Sequence[float], digits: int = 3, percent: bool = False) -> str:
-    """``mean ± std`` as text (std over seeds, ddof 1), in percent when asked."""
-    mean, spread = mean_std(values)
-    if math.isnan(mean):
-        return "-"
-    if percent:
-        return f"{100 * mean:.{max(digits - 2, 1)}f} ± {100 * spread:.{max(digits - 2, 1)}f}%"
-    return f"{mean:.{digits}g} ± {spread:.{digits - 1}g}"
+def run_models(
+    function: Callable[[Any], Any],
+    jobs: Sequence[Any],
+    options: Options,
+    advance: Advance,
+    units: Callable[[Any], int] | None = None,
+) -> list[Any]:
+    """``run_jobs`` on the options' device and workers, advancing the progress bar by each
+    finished job's units (1 unless ``units(job)`` says otherwise)."""
+    return run_jobs(
+        function,
+        jobs,
+        device=options.device,
+        workers=options.workers,
+        on_done=lambda job, _result: advance(1 if units is None else units(job)),
+    )
 
 
 def verdict(holds: bool | None) -> str:
@@ -266,7 +275,7 @@ __all__ = [
     "claims_frame",
     "hidden_layer",
     "mean_std",
-    "plus_minus",
     "results_document",
+    "run_models",
     "write_outcome",
 ]

@@ -29,9 +29,9 @@ from variability.reproductions.base import (
     Reproduction,
     claims_frame,
     mean_std,
+    run_models,
 )
 from variability.reproductions.curves import Selection, choose, train_with_curve
-from variability.reproductions.workers import run_jobs
 from variability.tasks import load_task
 
 NAME = "han-checkerboard"
@@ -327,13 +327,7 @@ def run(options: Options, advance: Advance) -> Outcome:
 
     settings = settings_for(options)
     jobs = plan(options)
-    records = run_jobs(
-        train_one,
-        jobs,
-        device=options.device,
-        workers=options.workers,
-        on_done=lambda _job, _record: advance(1),
-    )
+    records = run_models(train_one, jobs, options, advance)
     images = {(r["model"], r["lr"]): r.pop("images") for r in records if r["seed"] == 0}
     chosen = selections(records)
     table = summary_rows(records, chosen)

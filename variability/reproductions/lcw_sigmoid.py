@@ -29,8 +29,8 @@ from variability.reproductions.base import (
     claims_frame,
     hidden_layer,
     mean_std,
+    run_models,
 )
-from variability.reproductions.workers import run_jobs
 from variability.runs import TrainConfig, read_metrics, train
 from variability.runs.trainer import probe_set
 from variability.tasks import load_task
@@ -324,13 +324,7 @@ def run(options: Options, advance: Advance) -> Outcome:
 
     settings = settings_for(options)
     jobs = plan(options)
-    records = run_jobs(
-        train_one,
-        jobs,
-        device=options.device,
-        workers=options.workers,
-        on_done=lambda _job, _record: advance(1),
-    )
+    records = run_models(train_one, jobs, options, advance)
     table = summary(records)
     claim_rows, sentences = claims(table)
     rows = load_task("digits").sizes()["train"]
@@ -392,7 +386,12 @@ def run(options: Options, advance: Advance) -> Outcome:
         ],
         records=records,
         figures=[
-            (accuracy_figure, "accuracy", "Test accuracy against depth (mean ± std)."),
+            (
+                accuracy_figure,
+                "accuracy",
+                "Test accuracy against depth (line: mean over seeds; band: 25th to 75th "
+                "percentile).",
+            ),
             (
                 shift_figure,
                 "activation_shift",

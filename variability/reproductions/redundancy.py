@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from variability.arch import build_model, count_params
+from variability.arch import build_model, count_params, solve_width
 from variability.reproductions.base import (
     Advance,
     Options,
@@ -26,8 +26,8 @@ from variability.reproductions.base import (
     claims_frame,
     hidden_layer,
     mean_std,
+    run_models,
 )
-from variability.reproductions.workers import run_jobs
 from variability.runs import TrainConfig, read_metrics, train
 from variability.tasks import load_task
 
@@ -56,6 +56,7 @@ class Settings:
 @dataclass(frozen=True)
 class Job:
     family: str
+    width: int
     seed: int
     settings: Settings
     run_dir: str
@@ -65,7 +66,7 @@ class Job:
 def settings_for(options: Options) -> Settings:
     return Settings(
         depth=options.pick(3, 2),
-        budget=options.pick(3000, 1200),
+        budget=options.pick(2850, 1200),
         steps=options.pick(600, 20),
         lr=3e-3,
         batch_size=128,
@@ -76,10 +77,18 @@ def settings_for(options: Options) -> Settings:
 
 
 def plan(options: Options) -> list[Job]:
+    """Every run; the widths are solved here, so a budget that does not fit is refused before
+    anything trains."""
     settings = settings_for(options)
+    task = load_task("digits")
+    widths = {
+        family: solve_width(family, settings.budget, settings.depth, task.d_in, task.d_out)
+        for family in FAMILIES
+    }
     return [
         Job(
             family,
+            widths[family],
             seed,
             settings,
             str(options.runs / NAME / f"{family}-s{seed}"),
@@ -99,7 +108,7 @@ def train_one(job: Job) -> dict[str, Any]:
     device = torch.device(job.device)
     task = load_task("digits")
     model = build_model(
-        job.family, task.d_in, task.d_out, settings.depth, params=settings.budget, seed=job.seed
+        job.family, task.d_in, task.d_out, settings.depth, width=job.width, seed=job.seed
     ).to(device)
     config = TrainConfig(
         steps=settings.steps,
@@ -279,13 +288,7 @@ def run(options: Options, advance: Advance) -> Outcome:
     from variability.reports.figures.reproductions import curves
 
     settings = settings_for(options)
-    records = run_jobs(
-        train_one,
-        plan(options),
-        device=options.device,
-        workers=options.workers,
-        on_done=lambda _job, _record: advance(1),
-    )
+    records = run_models(train_one, plan(options), options, advance)
     table = summary(records, settings.early)
     claim_rows, sentences = claims(table, records, settings.early)
     colours = {"fc": "fc", "han": "han"}
@@ -329,8 +332,8 @@ def run(options: Options, advance: Advance) -> Outcome:
         findings=sentences,
         settings={
             "task": "digits (scikit-learn), split seed 0",
-            "models": f"FC (ReLU) and Han, {settings.depth} hidden layers, largest width within "
-            f"{settings.budget:,} parameters",
+            "models": f"FC (ReLU) and Han, {settings.depth} hidden layers, the largest width "
+            f"within {settings.budget:,} parameters (within 5% of it)",
             "optimiser": f"Adam, learning rate {settings.lr:g}, batch {settings.batch_size}",
             "steps": settings.steps,
             "recorded every": f"{settings.every} steps, on the probe set (the training rows)",

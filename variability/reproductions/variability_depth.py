@@ -31,8 +31,8 @@ from variability.reproductions.base import (
     Reproduction,
     claims_frame,
     mean_std,
+    run_models,
 )
-from variability.reproductions.workers import run_jobs
 from variability.tasks import load_task
 
 NAME = "variability-depth"
@@ -282,13 +282,7 @@ def run(options: Options, advance: Advance) -> Outcome:
     from variability.reports.figures.reproductions import against_depth
 
     jobs = plan(options)
-    batches = run_jobs(
-        measure,
-        jobs,
-        device=options.device,
-        workers=options.workers,
-        on_done=lambda job, _records: advance(len(job.seeds)),
-    )
+    batches = run_models(measure, jobs, options, advance, units=lambda job: len(job.seeds))
     records = [record for batch in batches for record in batch]
     frame = pd.DataFrame(records)
     summary = summarise(frame)
@@ -355,7 +349,9 @@ def run(options: Options, advance: Advance) -> Outcome:
                 figure,
                 "variability_depth",
                 "V3, output V and the C2C rate against depth at initialisation (line: mean over "
-                "seeds; band: mean ± std; C2C: share of seeds collapsed).",
+                "seeds; band: 25th to 75th percentile; log axes draw values below 1e-4 at 1e-4; "
+                "C2C: share of seeds collapsed, where the abs MLP and HanNet lines lie on top of "
+                "each other at 0).",
             )
         ],
         tables=[(summary.drop(columns=["kind"]), "Every figure per row, unrounded.")],

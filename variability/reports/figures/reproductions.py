@@ -34,7 +34,9 @@ def against_depth(
     floor: float = 1e-4,
 ) -> Figure | None:
     """One panel per ``(column, label, log)``, one row per ``facet`` value: the mean over seeds
-    against depth (log 2 axis) for each ``hue`` value, with a band of ± one std."""
+    against depth (log 2 axis) for each ``hue`` value, with a band from the 25th to the 75th
+    percentile over seeds (none for 0/1 columns such as a C2C verdict, whose mean is a rate).
+    On a log axis, values below ``floor`` are drawn at it."""
     needed = {"depth", hue, *(column for column, _, _ in panels)} | ({facet} if facet else set())
     if frame.empty or not needed <= set(frame.columns):
         return None
@@ -48,17 +50,20 @@ def against_depth(
         part = frame if facet is None else frame[frame[facet] == value]
         for col, (column, label, log) in enumerate(panels):
             axis = axes[row][col]
+            binary = set(np.unique(part[column].dropna().astype(float))) <= {0.0, 1.0}
             for key, group in part.groupby(hue, sort=False):
-                stats = group.groupby("depth")[column].agg(["mean", "std"]).reset_index()
-                mean = stats["mean"].to_numpy(float)
-                spread = np.nan_to_num(stats["std"].to_numpy(float))
-                low, high = mean - spread, mean + spread
+                by_depth = group.groupby("depth")[column]
+                stats = by_depth.agg(["mean"]).reset_index()
+                stats["low"] = by_depth.quantile(0.25).to_numpy(float)
+                stats["high"] = by_depth.quantile(0.75).to_numpy(float)
+                mean, low, high = (stats[c].to_numpy(float) for c in ("mean", "low", "high"))
                 if log:
                     mean, low, high = (np.clip(a, floor, None) for a in (mean, low, high))
                 colour = _colour(str(key), colours)
                 name = (labels or {}).get(str(key), str(key))
                 axis.plot(stats["depth"], mean, marker="o", color=colour, label=name)
-                axis.fill_between(stats["depth"], low, high, color=colour, alpha=0.15)
+                if not binary:
+                    axis.fill_between(stats["depth"], low, high, color=colour, alpha=0.15)
             if log:
                 axis.set_yscale("log")
             _log2_depths(axis, depths)
