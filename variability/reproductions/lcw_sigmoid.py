@@ -43,6 +43,7 @@ PAPER = (
 FAMILIES = {"fc": "plain sigmoid", "lcw": "LCW sigmoid"}
 TRAINS = 0.2
 """Chance on digits is 0.1; 'trains' below means a test accuracy at least twice chance."""
+GRADIENT_FLOOR = 1e-30
 LCW_MARGIN = 0.2
 """The deepest LCW net must beat the plain one by this much accuracy for the claim to hold."""
 
@@ -187,9 +188,9 @@ def layer_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
                         "V": layer[f"variability_{suffix}"],
                     }
                 )
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows).sort_values(["depth", "family", "seed", "layer"], kind="stable")
     frame["depth label"] = [f"depth {d}" for d in frame["depth"]]
-    return frame
+    return frame.reset_index(drop=True)
 
 
 def _gradient_ratio(layers: list[dict[str, Any]], stage: str) -> float | None:
@@ -343,7 +344,7 @@ def run(options: Options, advance: Advance) -> Outcome:
     )  # fmt: skip
     gradient_figure = layer_profiles(
         layers, "gradient RMS", "gradient RMS (log)", "family", "stage", "depth label",
-        labels=FAMILIES, colours=colours, log=True,
+        labels=FAMILIES, colours=colours, log=True, floor=GRADIENT_FLOOR,
     )  # fmt: skip
     return Outcome(
         name=NAME,
@@ -401,7 +402,8 @@ def run(options: Options, advance: Advance) -> Outcome:
                 gradient_figure,
                 "gradient_rms",
                 "Gradient RMS of the loss at each hidden layer's output at initialisation (step "
-                "1's batch) and at the last step.",
+                "1's batch) and at the last step (mean over seeds; values below "
+                f"{GRADIENT_FLOOR:g} drawn at it).",
             ),
         ],
         tables=[(table.drop(columns=["family", "test mean"]), "Every figure, unrounded.")],

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from variability.reports.style import apply_theme, family_colour
+from variability.reports.style import apply_theme, family_colour, family_label
 
 
 def _colour(key: str, colours: Mapping[str, str] | None) -> tuple[float, float, float]:
@@ -176,9 +176,11 @@ def grouped_bars(
     labels: Mapping[str, str] | None = None,
     colours: Mapping[str, str] | None = None,
     reference: Mapping[str, float] | None = None,
+    reference_label: str = "published",
 ) -> Figure | None:
     """Per-seed values as dots over a bar of their mean, grouped by ``group`` and coloured by
-    ``hue``; ``reference`` draws published values as black diamonds at their hue's position."""
+    ``hue``; ``reference`` (by group) draws a published value as a black diamond over its
+    group. The value axis starts a little below the smallest value, not at 0."""
     if frame.empty or not {group, hue, value} <= set(frame.columns):
         return None
     apply_theme()
@@ -186,6 +188,8 @@ def grouped_bars(
     hues = list(dict.fromkeys(frame[hue]))
     width = 0.8 / len(hues)
     figure, axis = plt.subplots(figsize=(max(5.5, 2.2 * len(groups) * len(hues) / 2), 3.8))
+    drawn = list(frame[value].astype(float))
+    referenced = False
     for g, group_value in enumerate(groups):
         for h, hue_value in enumerate(hues):
             part = frame[(frame[group] == group_value) & (frame[hue] == hue_value)][value]
@@ -203,16 +207,20 @@ def grouped_bars(
                 label=name if g == 0 else None,
             )
             axis.scatter(np.full(len(part), position), part, color="black", s=10, zorder=3)
-            if reference and g == 0 and str(hue_value) in reference:
-                axis.scatter(
-                    position,
-                    reference[str(hue_value)],
-                    marker="D",
-                    color="black",
-                    s=40,
-                    zorder=4,
-                    label="published" if h == 0 else None,
-                )
+        if reference and str(group_value) in reference:
+            drawn.append(reference[str(group_value)])
+            axis.scatter(
+                g,
+                reference[str(group_value)],
+                marker="D",
+                color="black",
+                s=45,
+                zorder=4,
+                label=None if referenced else reference_label,
+            )
+            referenced = True
+    low, high = min(drawn), max(drawn)
+    axis.set_ylim(max(0.0, low - 0.1 * (high - low + 0.05)), high + 0.1 * (high - low + 0.05))
     axis.set_xticks(range(len(groups)))
     axis.set_xticklabels([str(g) for g in groups], fontsize=8)
     axis.set_ylabel(label)
@@ -242,7 +250,7 @@ def rank_scatter(
             np.clip(group[x].to_numpy(float), floor, None),
             group[y],
             color=family_colour(str(key)),
-            label=(labels or {}).get(str(key), str(key)),
+            label=(labels or {}).get(str(key), family_label(str(key))),
             alpha=0.7,
             s=22,
         )
