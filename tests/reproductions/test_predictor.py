@@ -101,3 +101,21 @@ def by_hand_with_ties(x, y):
         return np.array([np.mean(np.flatnonzero(order == v)) for v in values])
 
     return float(np.corrcoef(ranks(x), ranks(y))[0, 1])
+
+
+def test_the_interval_does_not_depend_on_the_order_the_cells_finished_in(tmp_path):
+    generator = np.random.default_rng(5)
+    cells = [
+        (family, depth, seed, float(v), float(t))
+        for (family, depth, seed), v, t in zip(
+            [(f, d, s) for f in ("fc", "lcw", "han") for d in (2, 8) for s in (0, 1)],
+            generator.random(12),
+            generator.random(12),
+            strict=True,
+        )
+    ]
+    write_comparison(tmp_path / "a", cells)
+    write_comparison(tmp_path / "b", cells[::-1])
+    first = run_smoke(NAME, tmp_path / "out-a", "--compare", tmp_path / "a").results["table"]
+    second = run_smoke(NAME, tmp_path / "out-b", "--compare", tmp_path / "b").results["table"]
+    assert first == second

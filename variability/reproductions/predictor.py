@@ -120,9 +120,12 @@ def units(options: Options) -> int:
 
 
 def read_cells(folder: Path) -> tuple[pd.DataFrame, CompareSettings]:
-    """The finished cells of a comparison folder, and its settings."""
+    """The finished cells of a comparison folder, sorted by name, and its settings."""
     settings = read_settings(folder)
-    cells = list(ResultsFile(folder).finished().values())
+    # In a fixed order (results.jsonl has them in the order they finished, which depends on the
+    # workers), so that the seeded bootstrap draws the same resamples from the same cells.
+    finished = ResultsFile(folder).finished()
+    cells = [finished[name] for name in sorted(finished)]
     if len(cells) < MIN_CELLS:
         raise UserError(
             f"{folder} holds {len(cells)} finished cell(s); a rank correlation with a "
