@@ -47,15 +47,31 @@ class Layout:
         return tuple(i for i in range(self.ndim) if i != self.unit_axis)
 
     @cached_property
+    def slab_axes(self) -> tuple[int, ...]:
+        """The sample axes of a stack of tensors of this layout (stacked along a new axis 0)."""
+        return tuple(i + 1 for i in self.sample_axes)
+
+    @cached_property
     def broadcast_shape(self) -> tuple[int, ...]:
         """Shape that broadcasts a per-unit vector against the tensor."""
         return tuple(self.units if i == self.unit_axis else 1 for i in range(self.ndim))
 
     def as_matrix(self, x: Tensor) -> Tensor:
         """The tensor as (samples, units): a view for (N, F), a copy when units are not last."""
+        if self.ndim == 2 and self.unit_axis == 1:
+            return x
         if self.unit_axis != self.ndim - 1:
             x = x.movedim(self.unit_axis, -1)
         return x.reshape(-1, self.units)
+
+    def channels_second(self, x: Tensor) -> Tensor:
+        """The tensor with its units on axis 1 (as batch norm wants them): a view, or a copy when
+        units are last but the tensor is not contiguous."""
+        if self.unit_axis == 1:
+            return x
+        if self.unit_axis == self.ndim - 1:
+            return x.reshape(-1, self.units)
+        return x.movedim(self.unit_axis, 1)
 
     def first_sample(self, x: Tensor) -> Tensor:
         """The per-unit values at the first sample (index 0 along every sample axis)."""
