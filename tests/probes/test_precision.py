@@ -45,17 +45,45 @@ def test_variance_is_precise_relative_to_itself(redundancy, batch):
         assert site.constant_units == len(MEANS)
 
 
-def test_correlations_of_units_with_large_means():
+@pytest.mark.parametrize("batch", [333, 100])  # 13 batches; 40, past two float64 folds
+def test_correlations_of_units_with_large_means(batch):
     generator = torch.Generator().manual_seed(1)
     u, v, w = torch.randn(3, 4000, generator=generator, dtype=torch.float64)
     columns = [1e3 + 2 * u, 1e3 + u + v, 500 + 3 * w, 2e3 + 1.5 * (u - w)]
     x = torch.stack(columns, dim=1).float()
     model = nn.Sequential(nn.ReLU())
     with Probe(model) as probe, torch.no_grad():
-        for chunk in x.split(333):
+        for chunk in x.split(batch):
             model(chunk)
     site = probe.results()["0"]
     corr = np.corrcoef(x.double().numpy(), rowvar=False)
     expected = np.abs(corr[np.triu_indices(4, 1)]).mean()
     assert site.redundancy_units == 4
     assert site.redundancy == pytest.approx(expected, abs=1e-5)
+
+
+def test_the_fallback_moments_give_the_same_figures(monkeypatch):
+    # Devices without PyTorch's batch-norm statistics kernel take torch.var_mean instead.
+    from variability.probes import statistics
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 6), nn.ReLU(), nn.Linear(6, 4), nn.Tanh(), nn.Linear(4, 2))
+    x = torch.randn(300, 3)
+
+    def figures():
+        with Probe(model) as probe, torch.no_grad():
+            for chunk in x.split(64):
+                model(chunk)
+        return probe.results()
+
+    fast = figures()
+    monkeypatch.setattr(statistics, "_BATCH_NORM_STATS", None)
+    fallback = figures()
+    for one, other in zip(fast.all_sites(), fallback.all_sites(), strict=True):
+        assert one.variability > 0.1  # healthy sites: the comparison below means something
+        for name in ("variability", "activation_ratio", "activation_shift", "redundancy", "rms"):
+            expected = getattr(one, name)
+            if expected is None:
+                assert getattr(other, name) is None
+            else:
+                assert getattr(other, name) == pytest.approx(expected, rel=1e-5, abs=1e-7)

@@ -47,11 +47,6 @@ class Layout:
         return tuple(i for i in range(self.ndim) if i != self.unit_axis)
 
     @cached_property
-    def slab_axes(self) -> tuple[int, ...]:
-        """The sample axes of a stack of tensors of this layout (stacked along a new axis 0)."""
-        return tuple(i + 1 for i in self.sample_axes)
-
-    @cached_property
     def broadcast_shape(self) -> tuple[int, ...]:
         """Shape that broadcasts a per-unit vector against the tensor."""
         return tuple(self.units if i == self.unit_axis else 1 for i in range(self.ndim))

@@ -9,13 +9,15 @@ Why this shape:
   of ``a - c`` and ``(a - c)^2``, ``c`` a per-unit reference value from the first sample seen.
   A unit that never changes then has exactly zero variance, and the float32 batch reductions keep
   their precision relative to the variance, not to the mean. Totals are float64.
-- The hooks run on every batch, so the fast path is lean: elementwise intermediates go to reused
-  scratch memory (``Workspace``), each batch's per-unit sums are written into one small buffer,
-  checked for NaN/Inf with a single scalar, and added to the float64 totals in one operation. Cross
-  products come from a symmetric rank-k update (``Gram``), half a matrix product; on the fast path
-  only their lower triangle is accumulated, and ``flush`` mirrors it. Only a batch that really
-  holds NaN or Inf is reduced again with masks, so those values are counted and left out of every
-  other figure.
+- The hooks run on every batch, and there each PyTorch call costs microseconds and each pass over
+  an activation tens of them. So a batch is reduced in few passes: ``a - c`` is written once to
+  reused scratch memory (``Workspace``); PyTorch's batch-norm statistics kernel gives per-unit
+  means and variances of ``a - c`` and of ``z`` (two passes each, writing nothing large); the active
+  count is one more. The per-unit results are stacked into one small buffer (``BatchRows``),
+  checked for NaN/Inf with a single scalar, and added to the float64 totals in one operation.
+  Cross products accumulate block-triangularly (``Gram``) in the data's precision and are folded
+  into float64 every ``GRAM_BATCHES`` batches. Only a batch that really holds NaN or Inf is
+  reduced again with masks, so those values are counted and left out of every other figure.
 """
 
 from __future__ import annotations
