@@ -112,11 +112,6 @@ def is_inplace_module(module: nn.Module) -> bool:
 # --- the rules --------------------------------------------------------------------------------
 
 
-def _sign_of_output(a: Tensor) -> Tensor:
-    # a >= 0 for ReLU and Abs outputs, so sign(a) is 1 exactly where the unit is active.
-    return torch.sign(a)
-
-
 def _positive(z: Tensor, tau: float) -> Tensor:
     return z > 0
 
@@ -125,8 +120,10 @@ def _nonzero(z: Tensor, tau: float) -> Tensor:
     return z != 0
 
 
-RELU = Activation("relu", _positive, count_from_output=_sign_of_output)
-ABS = Activation("abs", _nonzero, count_from_output=_sign_of_output)
+# a >= 0 for ReLU and Abs outputs, so sign(a) is 1 exactly where the unit is active. (The probe
+# recognises torch.sign and writes its flags into scratch memory.)
+RELU = Activation("relu", _positive, count_from_output=torch.sign)
+ABS = Activation("abs", _nonzero, count_from_output=torch.sign)
 
 
 def _symmetric_window(name: str, half_width: Callable[[float], float]) -> Activation:
