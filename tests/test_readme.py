@@ -25,3 +25,12 @@ def test_ci_reads_its_commands_from_the_readme():
         assert following.startswith("```bash\n"), tag
     install = README.split("<!-- ci:install -->", 1)[1].split("```")[1]
     assert "pip install torch==" in install and 'pip install -e ".[dev]"' in install
+    # the one command installs and runs the main job: the quick default comparison
+    assert install.strip().endswith("&& .venv/bin/variability compare")
+
+
+def test_the_readme_picture_comes_from_the_comparison_report():
+    assert "![" in README and "(docs/images/compare.png)" in README
+    image = ROOT / "docs" / "images" / "compare.png"
+    assert image.read_bytes().startswith(b"\x89PNG")
+    assert "cp reports/compare/report/variability_and_c2c.png docs/images/compare.png" in README

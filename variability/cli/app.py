@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from variability import __version__
+from variability.cli.compare import compare
 from variability.cli.probe import probe
 from variability.cli.report import report
 from variability.cli.train import train
@@ -35,6 +36,7 @@ def root(
 
 
 app.command(no_args_is_help=True)(probe)
+app.command()(compare)
 app.command()(train)
 app.command(no_args_is_help=True)(report)
 

@@ -26,6 +26,16 @@ GLOSSARY: dict[str, str] = {
     "input box: how wiggly the function drawn by the network is.",
     "Pieces per line": "along random segments between inputs, how many pieces the activation "
     "pattern cuts each segment into (for ReLU networks, its linear pieces).",
+    "Parameter budget": "every family gets the largest width whose trainable parameter count "
+    "does not exceed the budget at each depth; the exact counts are in the table, since deep "
+    "narrow models cannot all hit the budget exactly.",
+    "C2C rate": "the share of seeds whose freshly built model has a collapsed output on the "
+    "probe set: 0 none, 1 all.",
+    "Chosen on validation": "each model is evaluated on the validation split during training; "
+    "the checkpoint with the best validation metric is kept and only then scored on the test "
+    "split, so the test split plays no part in any choice.",
+    "Learned function": "the chosen model's output at every point of a 2-D task's input grid, "
+    "drawn as an image on the same scale as the target.",
 }
 
 

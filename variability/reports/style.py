@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib
+import numpy as np
 import seaborn as sns
 
 PALETTE = sns.color_palette("colorblind")
@@ -29,6 +30,22 @@ def family_colour(family: str) -> tuple[float, float, float]:
 
 def family_label(family: str) -> str:
     return FAMILY_LABELS.get(family, family)
+
+
+def note_floor(axis, values, floor: float) -> None:
+    """On a log axis where values below ``floor`` (0 included) are drawn at it, say so in a corner
+    (only when there are such values)."""
+    if (np.asarray(values, dtype=float) < floor).any():
+        axis.text(
+            0.99,
+            0.97,
+            f"V below {floor:g} (or 0) drawn at {floor:g}",
+            transform=axis.transAxes,
+            ha="right",
+            va="top",
+            fontsize=8,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8},
+        )
 
 
 def apply_theme() -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from variability.reports.style import apply_theme, family_colour, family_label
+from variability.reports.style import apply_theme, family_colour, family_label, note_floor
 
 
 def _depth_axis(axis: plt.Axes, depths: list[int]) -> None:
@@ -49,11 +49,18 @@ def variability_and_collapse(cells: pd.DataFrame, collapsed: float) -> Figure | 
             label=family_label(family),
         )
     left.set_yscale("log")
-    left.axhline(collapsed, color="#b2182b", linestyle="--", linewidth=1)
+    left.axhline(
+        collapsed,
+        color="#b2182b",
+        linestyle="--",
+        linewidth=1,
+        label=f"collapsed: V ≤ {collapsed:g}",
+    )
     left.set_ylabel("output variability V at init (log)")
     left.set_title("Output variability at initialisation")
+    note_floor(left, cells["output_variability"], floor)
     _depth_axis(left, depths)
-    left.legend()
+    left.legend(loc="best")
     rate = (
         cells.assign(c2c=cells["network_collapsed"].astype(float))
         .groupby(["family", "depth"], sort=False)["c2c"]
@@ -69,7 +76,7 @@ def variability_and_collapse(cells: pd.DataFrame, collapsed: float) -> Figure | 
             label=family_label(family),
         )
     right.set_ylim(-0.03, 1.03)
-    right.set_ylabel("share of seeds collapsed (C2C)")
+    right.set_ylabel("C2C rate: share of seeds collapsed")
     right.set_title("Collapse to constants at initialisation")
     _depth_axis(right, depths)
     right.legend()
@@ -120,6 +127,7 @@ def site_profiles(profiles: dict[str, pd.DataFrame], collapsed: float) -> Figure
         bottom.plot(position, ratio, color=colour, marker=".", label=family_label(family))
     top.set_yscale("log")
     top.axhline(collapsed, color="#b2182b", linestyle="--", linewidth=1)
+    note_floor(top, pd.concat([p["variability"] for p in profiles.values()]), floor)
     top.set_ylabel("site variability V (log)")
     top.set_title("Through the network at initialisation (one model per family)")
     top.legend()
@@ -130,19 +138,60 @@ def site_profiles(profiles: dict[str, pd.DataFrame], collapsed: float) -> Figure
     return figure
 
 
-def learned_functions(
-    target: np.ndarray, learned: dict[str, np.ndarray], extent: tuple[float, float]
-) -> Figure | None:
-    """The target on a 2-D grid beside each family's learned function."""
-    if target is None or not learned:
+def validation_curves(curves: pd.DataFrame, metric: str) -> Figure | None:
+    """Validation metric against step: a panel per depth, a line per cell, coloured by family.
+
+    ``curves``: one row per evaluation, columns family, depth, seed, step, metric.
+    """
+    needed = {"family", "depth", "seed", "step", "metric"}
+    if curves.empty or not needed <= set(curves.columns):
         return None
     apply_theme()
-    panels = [("target", target), *learned.items()]
-    figure, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4))
-    axes = np.atleast_1d(axes)
+    depths = sorted(curves["depth"].unique())
+    figure, axes = plt.subplots(
+        1, len(depths), figsize=(3.6 * len(depths) + 1, 3.6), sharey=True, squeeze=False
+    )
+    for axis, depth in zip(axes[0], depths, strict=True):
+        at_depth = curves[curves["depth"] == depth]
+        for (family, _seed), rows in at_depth.groupby(["family", "seed"], sort=False):
+            rows = rows.sort_values("step")
+            axis.plot(rows["step"], rows["metric"], color=family_colour(family), alpha=0.8)
+        axis.set_title(f"depth {depth}")
+        axis.set_xlabel("step")
+    axes[0][0].set_ylabel(f"validation {metric}")
+    handles = [
+        plt.Line2D([], [], color=family_colour(f), label=family_label(f))
+        for f in curves["family"].unique()
+    ]
+    axes[0][-1].legend(handles=handles, loc="best")
+    figure.suptitle(f"Validation {metric} during training (a line per seed)", fontweight="bold")
+    figure.tight_layout()
+    return figure
+
+
+def learned_function_grid(
+    target: np.ndarray | None,
+    images: dict[tuple[str, int], np.ndarray],
+    extent: tuple[float, float],
+) -> Figure | None:
+    """A 2-D task's target beside each (family, depth) model's learned function.
+
+    ``images[(family, depth)][i, j]``: the output at grid point (i, j), i along the first input
+    coordinate (drawn horizontally). Drawn on the target's 0-to-1 scale; outputs beyond it are
+    drawn at its ends.
+    """
+    if target is None or not images:
+        return None
+    apply_theme()
+    families = list(dict.fromkeys(f for f, _ in images))
+    depths = sorted({d for _, d in images})
+    rows, columns = len(families), len(depths) + 1
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(2.5 * columns, 2.5 * rows + 0.4), squeeze=False
+    )
     low, high = extent
-    for axis, (title, image) in zip(axes, panels, strict=True):
-        # image[i, j]: i along the first input coordinate (drawn horizontally), j the second
+
+    def draw(axis: plt.Axes, image: np.ndarray, title: str) -> None:
         axis.imshow(
             np.asarray(image, dtype=float).T,
             origin="lower",
@@ -152,9 +201,22 @@ def learned_functions(
             vmax=1.0,
             interpolation="nearest",
         )
-        axis.set_title(family_label(title) if title != "target" else "target")
-        axis.set_xlabel("x1")
+        axis.set_title(title, fontsize=9)
+        axis.set_xticks([])
+        axis.set_yticks([])
         axis.grid(False)
-    axes[0].set_ylabel("x2")
+
+    for row, family in enumerate(families):
+        if row == 0:
+            draw(axes[row][0], target, "target")
+        else:
+            axes[row][0].axis("off")
+        for column, depth in enumerate(depths, start=1):
+            axis = axes[row][column]
+            if (family, depth) in images:
+                draw(axis, images[(family, depth)], f"{family_label(family)}, depth {depth}")
+            else:
+                axis.axis("off")
+    figure.suptitle("Learned functions on the input grid (black: 1, white: 0)", fontweight="bold")
     figure.tight_layout()
     return figure

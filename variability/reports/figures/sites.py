@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from variability.reports.style import STATUS_COLOURS, apply_theme
+from variability.reports.style import STATUS_COLOURS, apply_theme, note_floor
 
 
 def _positions(names: list[str]) -> tuple[np.ndarray, list[str], int]:
@@ -38,17 +38,7 @@ def site_profile(sites: pd.DataFrame, collapsed: float, collapsing: float) -> Fi
     top.axhline(collapsing, color=STATUS_COLOURS["collapsing"], linestyle=":", linewidth=1)
     top.set_ylabel("variability V (log)")
     top.set_title("Variability per site (dashed: collapsed level, dotted: collapsing level)")
-    if (sites["variability"].astype(float) < floor).any():
-        top.text(
-            0.99,
-            0.96,
-            f"V below {floor:g} drawn at {floor:g}",
-            transform=top.transAxes,
-            ha="right",
-            va="top",
-            fontsize=8,
-            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8},
-        )
+    note_floor(top, sites["variability"], floor)
     ratio = sites.get("activation_ratio")
     if ratio is not None and ratio.notna().any():
         bottom.plot(x, ratio.astype(float), marker="o", label="activation ratio")

@@ -1,0 +1,151 @@
+"""`variability compare` through CliRunner: what it prints and writes, reruns, and refusals."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from variability.runs.comparison import CompareSettings
+
+from .conftest import TINY, TINY_CELLS, assert_one_line_error, invoke, read_results
+
+
+def snapshot(folder):
+    """Every file under the cells' run directories: modification time and size."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.stat().st_size)
+        for p in sorted((folder / "cells").rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_a_finished_comparison_prints_its_table_and_writes_every_file(tiny_comparison):
+    out, run = tiny_comparison
+    assert f"{TINY_CELLS} models (FC, Han at depths 2,32, 3 seeds) at 800 parameters" in run.stderr
+    row = re.compile(r"^ *(FC|Han) +(\d+) +(\d+) +([\d,]+) +(\S+) +(\d of \d) +(\S+ ± \S+) ")
+    rows = {m.groups()[:6] for m in map(row.match, run.stdout.splitlines()) if m}
+    assert len(rows) == 4, run.stdout  # one line per family and depth, none wrapped
+    assert ("FC", "32", "4", "637", "0", "3 of 3") in rows
+    assert next(r for r in rows if r[:2] == ("Han", "32"))[:4] == ("Han", "32", "12", "793")
+    assert "FC collapsed to a constant at initialisation in 3 of 3 seeds at depth 32." in run.stdout
+    assert "Han did not collapse at initialisation at any depth (2, 32)." in run.stdout
+    assert run.stdout.rstrip().endswith(f"report: {out / 'report' / 'index.html'}")
+
+    records = read_results(out)
+    names = [r["cell"] for r in records]
+    assert len(set(names)) == len(names) == TINY_CELLS
+    stored = json.loads((out / "compare.json").read_text())
+    expected = CompareSettings(
+        params=800, depths=(2, 32), families=("fc", "han"), steps=4, every=2, batch_size=64
+    )
+    assert stored["settings"] == expected.to_json()
+    for name in names:
+        run_dir = out / "cells" / name
+        result = json.loads((run_dir / "result.json").read_text())
+        assert (run_dir / "model.pt").exists() and result["steps"] == 4
+        record = next(r for r in records if r["cell"] == name)
+        assert record["test"] == result["test"] and record["best_step"] == result["best_step"]
+
+
+def test_a_rerun_with_the_same_options_trains_nothing_and_redraws_the_report(tiny_copy):
+    results = (tiny_copy / "results.jsonl").read_bytes()
+    files = snapshot(tiny_copy)
+    figures = len(list((tiny_copy / "report").glob("*.png")))
+    run = invoke("compare", *TINY, "--workers", "1", "--self-contained", "--out", tiny_copy)
+    assert run.exit_code == 0, (run.stderr, run.exception)
+    assert f"{TINY_CELLS} already finished in {tiny_copy}, resuming" in run.stderr
+    assert "0 models trained" in run.stderr
+    assert (tiny_copy / "results.jsonl").read_bytes() == results
+    assert snapshot(tiny_copy) == files
+    assert "3 of 3" in run.stdout
+    # --self-contained is not a setting of the comparison: one file with the images inside
+    assert [p.name for p in (tiny_copy / "report").iterdir()] == ["index.html"]
+    html = (tiny_copy / "report" / "index.html").read_text()
+    assert html.count('src="data:image/png;base64,') == figures == 11
+
+
+def test_a_rerun_with_other_settings_is_refused_and_changes_nothing(tiny_copy):
+    results = (tiny_copy / "results.jsonl").read_bytes()
+    settings = (tiny_copy / "compare.json").read_bytes()
+    run = invoke("compare", *TINY, "--steps", "5", "--lr", "0.1", "--out", tiny_copy)
+    line = assert_one_line_error(
+        run, str(tiny_copy), "other settings", "steps 4 -> 5", "lr 0.01 -> 0.1", "--fresh"
+    )
+    assert "families" not in line  # only what differs is named
+    assert (tiny_copy / "results.jsonl").read_bytes() == results
+    assert (tiny_copy / "compare.json").read_bytes() == settings
+
+
+def test_fresh_starts_the_folder_over_with_the_new_settings(tiny_copy):
+    run = invoke(
+        "compare", "--depths", "2", "--families", "fc", "--seeds", "1", "--steps", "2",
+        "--workers", "1", "--fresh", "--quiet", "--out", tiny_copy,
+    )  # fmt: skip
+    assert run.exit_code == 0, (run.stderr, run.exception)
+    assert run.stderr == ""  # --quiet
+    assert [r["cell"] for r in read_results(tiny_copy)] == ["fc-d2-s0"]
+    assert sorted(p.name for p in (tiny_copy / "cells").iterdir()) == ["fc-d2-s0"]
+    assert json.loads((tiny_copy / "compare.json").read_text())["settings"]["steps"] == 2
+
+
+def test_a_budget_a_family_cannot_fit_is_refused_before_anything_runs(tmp_path):
+    """Depth 64 at width 1: 3 + 63 * 2 + 2 = 131 parameters for FC, 3 + 2 * 63 + 2 = 131 for
+    Han, over a budget of 100; depth 2 fits both (FC width 7: 85, Han width 16: 97)."""
+    out = tmp_path / "never"
+    run = invoke(
+        "compare", "--params", "100", "--depths", "2,64", "--families", "fc,han", "--out", out
+    )
+    assert_one_line_error(
+        run,
+        "fc at depth 64: even its narrowest model has more than 100 parameters; "
+        "nearest feasible budget 131",
+        "han at depth 64",
+    )
+    assert "depth 2:" not in run.stderr
+    assert not out.exists()
+
+
+def test_a_budget_missed_by_more_than_the_tolerance_names_the_nearest_one(tmp_path):
+    """FC at depth 8: width 19 has 3*19 + 7*(19*19+19) + 20 = 2,737 parameters, 8.8% under 3,000
+    (outside 5%); width 20 has 3,021. Width 19 would fit budgets up to 2737/0.95 = 2,881, so
+    the nearest feasible budget is 3,021 (21 away, against 119)."""
+    out = tmp_path / "never"
+    run = invoke(
+        "compare", "--params", "3000", "--depths", "8", "--families", "fc",
+        "--tolerance", "0.05", "--out", out,
+    )  # fmt: skip
+    assert_one_line_error(
+        run,
+        "within 5% of 3,000 parameters",
+        "fc at depth 8: the largest model within 3,000 parameters has 2,737 (8.8% under); "
+        "nearest feasible budget 3,021",
+        "--tolerance 0.1",
+    )
+    assert not out.exists()
+
+
+def test_bad_options_are_one_line_errors(tmp_path):
+    out = tmp_path / "never"
+    cases = [
+        (["--depths", "2,x"], ["--depths takes integers separated by commas, got '2,x'"]),
+        (["--families", "fc,mlp"], ["unknown family mlp", "known: fc, lcw, han"]),
+        (["--seeds", "0"], ["seeds must be an integer >= 1, got 0"]),
+        (["--depths", "2,2"], ["depths repeat"]),
+        (["--optimizer", "rmsprop"], ["unknown optimizer 'rmsprop'"]),
+        (["--tolerance", "1.5"], ["tolerance must be at least 0 and below 1"]),
+        (["--task", "mnist"], ["mnist"]),
+        (["--workers", "0"], ["--workers must be at least 1"]),
+    ]
+    for options, fragments in cases:
+        assert_one_line_error(invoke("compare", *options, "--out", out), *fragments)
+    assert not out.exists()
+
+
+def test_help_shows_the_defaults_of_the_quick_comparison():
+    run = invoke("compare", "--help")
+    assert run.exit_code == 0
+    text = re.sub(r"\s+", " ", run.stdout)
+    default = CompareSettings()
+    assert f"[default: {default.params}]" in text
+    assert f"[default: {','.join(map(str, default.depths))}]" in text
+    assert "[default: reports/compare]" in text

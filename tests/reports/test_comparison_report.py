@@ -1,0 +1,24 @@
+"""The comparison report of all three families, opened in headless Chromium: every image loads
+and the page is not blank."""
+
+from __future__ import annotations
+
+import pytest
+
+from variability.cli.compare import write_report
+from variability.runs.comparison import CompareSettings, compare
+
+
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory):
+    settings = CompareSettings(params=800, depths=(2, 4), seeds=1, steps=4, every=2, batch_size=64)
+    return compare(settings, tmp_path_factory.mktemp("compare") / "all", workers=1)
+
+
+def test_the_comparison_report_opens_in_a_browser(comparison, browser, tmp_path):
+    assert [r["family"] for r in comparison.records[:3]] == ["fc", "lcw", "han"]
+    index = write_report(comparison, tmp_path / "report")
+    html = index.read_text()
+    for family in ("fc", "lcw", "han"):
+        assert f'src="heatmap_variability_{family}.png"' in html
+    browser.check_report(index, min_images=13)

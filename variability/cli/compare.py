@@ -1,0 +1,284 @@
+"""``variability compare``: FC, LCW and Han at one parameter budget over depths and seeds.
+
+Run with no arguments it is the project's quick default comparison on the checkerboard (a minute
+and a half to two and a half on 2 busy CPU cores); docs/compare.md describes every option, the
+folder it writes and the report.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.table import Table
+
+from variability.cli.console import progress_bar, reports_user_errors, stderr, stdout
+from variability.errors import UserError
+from variability.reports.comparison_report import (
+    ComparisonData,
+    cells_frame,
+    story,
+    summary_table,
+    write_comparison_report,
+)
+from variability.reports.provenance import command_line, provenance
+from variability.reports.style import family_label
+from variability.runs.cell import load_task_for, usable_cores, worker_count
+from variability.runs.comparison import (
+    REPORT,
+    RESULTS,
+    Cell,
+    CompareSettings,
+    Comparison,
+    plan_cells,
+)
+from variability.runs.comparison import compare as run_comparison
+from variability.tasks import task_names
+
+__all__ = ["compare"]
+
+EXIT_INTERRUPTED = 130
+SHORT_HEADERS = {
+    "parameters": "params",
+    "output V at init": "V init",
+    "C2C at init": "C2C init",
+    "C2C after training": "C2C after",
+}
+DEFAULT = CompareSettings()
+
+
+def parse_list(option: str, text: str, kind: type = str) -> tuple[Any, ...]:
+    """``"2,8,32"`` as a tuple; a clear error for anything else."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    try:
+        return tuple(kind(p) for p in parts)
+    except ValueError:
+        raise UserError(
+            f"--{option} takes {'integers' if kind is int else 'names'} separated by commas, "
+            f"got {text!r}"
+        ) from None
+
+
+def _show(values: tuple[Any, ...]) -> str:
+    return ",".join(map(str, values))
+
+
+@reports_user_errors
+def compare(
+    task: Annotated[str, typer.Option(help="Problem: " + ", ".join(task_names()) + ".")] = (
+        DEFAULT.task
+    ),
+    params: Annotated[
+        int, typer.Option(help="Parameter budget: each model takes the largest width within it.")
+    ] = DEFAULT.params,
+    depths: Annotated[str, typer.Option(help="Hidden-layer counts, separated by commas.")] = _show(
+        DEFAULT.depths
+    ),
+    families: Annotated[
+        str, typer.Option(help="Families, separated by commas: fc, lcw, han.")
+    ] = _show(DEFAULT.families),
+    seeds: Annotated[int, typer.Option(help="Models per family and depth (seeds 0..N-1).")] = (
+        DEFAULT.seeds
+    ),
+    steps: Annotated[int, typer.Option(help="Training steps per model.")] = DEFAULT.steps,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = DEFAULT.lr,
+    optimizer: Annotated[str, typer.Option(help="adam or sgd (momentum 0.9).")] = (
+        DEFAULT.optimizer
+    ),
+    batch_size: Annotated[int, typer.Option(help="Rows per training batch.")] = DEFAULT.batch_size,
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            help="How far under the budget a model may fall before the budget is refused "
+            "(0.25: 25%; deep narrow models cannot all come within 5%)."
+        ),
+    ] = DEFAULT.tolerance,
+    every: Annotated[
+        int | None,
+        typer.Option(help="Record the probe's figures every N steps (default: --steps / 10)."),
+    ] = None,
+    task_seed: Annotated[int, typer.Option(help="Seed of the task's train/val/test split.")] = 0,
+    device: Annotated[str, typer.Option(help="auto (CUDA if there is a GPU), cpu, cuda:N.")] = (
+        "auto"
+    ),
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Models trained at once, each in its own process (default: one per CPU core, "
+            "up to 8; one on a GPU)."
+        ),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Folder for the results, the models' runs and the report.")
+    ] = Path("reports/compare"),
+    fresh: Annotated[
+        bool,
+        typer.Option("--fresh", help="Delete the comparison already in --out and start over."),
+    ] = False,
+    self_contained: Annotated[
+        bool, typer.Option("--self-contained", help="One index.html with the images embedded.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", help="No progress bar and no messages on stderr.")
+    ] = False,
+) -> None:
+    """Compare FC, LCW and Han networks at one parameter budget over depths and seeds.
+
+    Every model is built at the budget, probed at initialisation (variability, activation ratio,
+    collapse to constants), trained, chosen on the validation split and scored on the test
+    split. Results go to OUT/results.jsonl as each model finishes (a rerun with the same
+    options resumes), and the report to OUT/report/index.html.
+    """
+    settings = CompareSettings(
+        task=task,
+        params=params,
+        depths=parse_list("depths", depths, int),
+        families=parse_list("families", families),
+        seeds=seeds,
+        steps=steps,
+        lr=lr,
+        optimizer=optimizer,
+        batch_size=batch_size,
+        tolerance=tolerance,
+        every=every,
+        task_seed=task_seed,
+    )
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers must be at least 1, got {workers}")
+    the_task = load_task_for(settings)
+    cells = plan_cells(settings, the_task.d_in, the_task.d_out)
+    errors = stderr()
+    finished: dict[str, int] = {"count": 0, "before": 0}
+    started = time.perf_counter()
+
+    with progress_bar(len(cells), "models", quiet=quiet, unit="models") as advance:
+        running: dict[str, int] = {}
+
+        def on_plan(planned: list[Cell], before: int) -> None:
+            finished["before"] = before
+            if not quiet:
+                _announce(settings, planned, before, out, device, workers)
+
+        def on_cell(cell: Cell, record: dict[str, Any], skipped: bool) -> None:
+            finished["count"] += 1
+            running.pop(cell.name, None)
+            advance(1, **_status(running, settings.steps))
+
+        def on_step(cell: Cell, step: int) -> None:
+            running[cell.name] = step
+            advance(0, **_status(running, settings.steps))
+
+        try:
+            comparison = run_comparison(
+                settings,
+                out,
+                device=device,
+                workers=workers,
+                fresh=fresh,
+                on_plan=on_plan,
+                on_cell=on_cell,
+                on_step=on_step,
+            )
+        except KeyboardInterrupt:
+            errors.print(
+                f"interrupted: {finished['count']} of {len(cells)} models are finished and kept "
+                f"in {out / RESULTS}; run the same command again to resume",
+                highlight=False,
+            )
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+    seconds = time.perf_counter() - started
+    if not quiet:
+        trained = finished["count"] - finished["before"]
+        errors.print(
+            f"{trained} models trained in {seconds:.0f} s; drawing the report", highlight=False
+        )
+    index = write_report(comparison, out / REPORT, self_contained=self_contained)
+    print_summary(comparison, index)
+
+
+def _announce(
+    settings: CompareSettings,
+    cells: list[Cell],
+    before: int,
+    out: Path,
+    device: str,
+    workers: int | None,
+) -> None:
+    from variability.devices import resolve_device
+
+    target = resolve_device(device)
+    count = worker_count(workers, target, max(1, len(cells) - before))
+    families = ", ".join(family_label(f) for f in settings.families)
+    line = (
+        f"{len(cells)} models ({families} at depths {_show(settings.depths)}, "
+        f"{settings.seeds} seeds) at {settings.params:,} parameters on {settings.task}; "
+        f"{target}, {count} at a time"
+        + (f" of {usable_cores()} cores" if target.type == "cpu" else "")
+    )
+    if before:
+        line += f"; {before} already finished in {out}, resuming"
+    stderr().print(line, highlight=False)
+
+
+def _status(running: dict[str, int], steps: int) -> dict[str, str]:
+    if not running:
+        return {}
+    shown = "  ".join(f"{name} {step}/{steps}" for name, step in sorted(running.items()))
+    return {"training": shown}
+
+
+def report_data(comparison: Comparison) -> ComparisonData:
+    """Read what the report draws from a comparison's folder."""
+    from variability.runs.run_dir import records_frame
+
+    learned = comparison.learned_functions()
+    target, images, extent = learned if learned is not None else (None, {}, (-1.0, 1.0))
+    metric = next((r.get("metric") for r in comparison.records if r.get("metric")), "metric")
+    devices = sorted({str(r.get("device")) for r in comparison.records if r.get("device")})
+    return ComparisonData(
+        settings=comparison.settings.to_json(),
+        cells=comparison.records,
+        planned=len(comparison.cells),
+        metric=metric,
+        runs={r["cell"]: records_frame(comparison.metrics(r)) for r in comparison.records},
+        learned=images,
+        target=target,
+        extent=extent,
+        provenance=provenance(
+            command=command_line(),
+            device=", ".join(devices) or None,
+            results=str(comparison.folder / RESULTS),
+        ),
+    )
+
+
+def write_report(comparison: Comparison, folder: Path, *, self_contained: bool = False) -> Path:
+    return write_comparison_report(report_data(comparison), folder, self_contained=self_contained)
+
+
+def print_summary(comparison: Comparison, index: Path) -> None:
+    """The summary table and the results in sentences, on stdout."""
+    console = stdout()
+    frame = cells_frame(comparison.records)
+    metric = next((r.get("metric") for r in comparison.records if r.get("metric")), "metric")
+    table = Table(
+        title=f"test: {metric} of the model chosen on validation, mean ± sd over seeds",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    summary = summary_table(frame, metric).rename(
+        columns={**SHORT_HEADERS, f"test {metric}": "test"}
+    )
+    for column in summary.columns:
+        table.add_column(column, justify="left" if column == "family" else "right", no_wrap=True)
+    for row in summary.itertuples(index=False):
+        table.add_row(*(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row))
+    console.print(table)
+    for line in story(frame, metric):
+        console.print(line, highlight=False)
+    console.print(f"report: {index}", highlight=False, soft_wrap=True)

@@ -1,0 +1,327 @@
+"""The report of a comparison (``variability compare``): FC, LCW and Han against depth.
+
+It takes what a comparison folder holds, already read (``ComparisonData``): the settings, the
+cells' records of ``results.jsonl``, each cell's ``metrics.jsonl`` records and, for 2-D tasks,
+the learned functions on the input grid. Reading the folder is the command line's job.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from variability.reports.figures.comparison import (
+    learned_function_grid,
+    metric_against_depth,
+    site_profiles,
+    validation_curves,
+    variability_and_collapse,
+)
+from variability.reports.figures.training import (
+    activation_heatmap,
+    of_type,
+    variability_heatmap,
+    watched_inputs,
+)
+from variability.reports.glossary import glossary_for
+from variability.reports.page import Page, Section
+from variability.reports.style import family_label
+
+DEFAULT_COLLAPSED = 1e-3
+
+
+@dataclass
+class ComparisonData:
+    """Everything the comparison report draws, as plain data.
+
+    ``cells``: the records of ``results.jsonl`` in plan order. ``runs``: each cell's
+    ``metrics.jsonl`` records by cell name (a missing one skips that cell's curves).
+    ``learned``: a 2-D task's learned function per (family, depth), an image indexed [i, j] on
+    the grid; ``target`` the task's labels on the same grid, ``extent`` the grid's box.
+    """
+
+    settings: Mapping[str, Any]
+    cells: list[dict[str, Any]]
+    planned: int
+    metric: str = "metric"
+    runs: dict[str, pd.DataFrame] = field(default_factory=dict)
+    learned: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
+    target: np.ndarray | None = None
+    extent: tuple[float, float] = (-1.0, 1.0)
+    provenance: Mapping[str, str] = field(default_factory=dict)
+
+
+def cells_frame(cells: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per cell, without the per-site lists."""
+    return pd.DataFrame([{k: v for k, v in c.items() if k != "sites"} for c in cells])
+
+
+def collapse_level(cells: list[dict[str, Any]]) -> float:
+    levels = [c.get("collapsed_level") for c in cells if c.get("collapsed_level") is not None]
+    return float(levels[0]) if levels else DEFAULT_COLLAPSED
+
+
+def summary_table(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """A row per family and depth: size, figures at initialisation, and the test metric
+    (mean and sample standard deviation over seeds)."""
+    rows = []
+    for family in dict.fromkeys(frame["family"]):
+        for depth in sorted(frame.loc[frame["family"] == family, "depth"].unique()):
+            group = frame[(frame["family"] == family) & (frame["depth"] == depth)]
+            test = group["test"].astype(float)
+            spread = f" ± {test.std(ddof=1):.3f}" if len(test) > 1 else ""
+            rows.append(
+                {
+                    "family": family_label(family),
+                    "depth": int(depth),
+                    "width": int(group["width"].iloc[0]),
+                    "parameters": f"{int(group['params'].iloc[0]):,}",
+                    "output V at init": float(group["output_variability"].astype(float).mean()),
+                    "C2C at init": _share(group["network_collapsed"]),
+                    f"test {metric}": f"{test.mean():.3f}{spread}",
+                    "C2C after training": _share(group["trained_collapsed"]),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _share(flags: pd.Series) -> str:
+    return f"{int(flags.fillna(False).astype(bool).sum())} of {len(flags)}"
+
+
+def story(frame: pd.DataFrame, metric: str) -> list[str]:
+    """The results in sentences: where each family collapses at initialisation, who learns."""
+    lines = []
+    for family, group in frame.groupby("family", sort=False):
+        rates = group.groupby("depth")["network_collapsed"].agg(["sum", "count"])
+        collapsed = [(d, int(r["sum"]), int(r["count"])) for d, r in rates.iterrows() if r["sum"]]
+        name = family_label(family)
+        if collapsed:
+            where = ", ".join(f"{k} of {n} seeds at depth {d}" for d, k, n in collapsed)
+            lines.append(f"{name} collapsed to a constant at initialisation in {where}.")
+        else:
+            depths = ", ".join(str(d) for d in rates.index)
+            lines.append(f"{name} did not collapse at initialisation at any depth ({depths}).")
+    means = frame.groupby(["family", "depth"], sort=False)["test"].mean()
+    if not means.empty and means.notna().any():
+        (family, depth), best = means.idxmax(), means.max()
+        lines.append(
+            f"Best mean test {metric}: {family_label(family)} at depth {depth} ({best:.3f}), "
+            "each model chosen on the validation split."
+        )
+    return lines
+
+
+def chosen_cells(cells: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """One model per family for the per-site figures: the deepest, lowest seed."""
+    chosen: dict[str, dict[str, Any]] = {}
+    for cell in cells:
+        best = chosen.get(cell["family"])
+        if best is None or (cell["depth"], -cell["seed"]) > (best["depth"], -best["seed"]):
+            chosen[cell["family"]] = cell
+    return chosen
+
+
+def validation_frame(cells: list[dict[str, Any]], runs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """The validation evaluations of every cell, with the cell's family, depth and seed."""
+    parts = []
+    for cell in cells:
+        evals = of_type(runs.get(cell["cell"], pd.DataFrame()), "eval")
+        if evals.empty or "metric" not in evals:
+            continue
+        if "split" in evals:
+            evals = evals[evals["split"] == "val"]
+        parts.append(
+            evals[["step", "metric"]].assign(
+                family=cell["family"], depth=cell["depth"], seed=cell["seed"]
+            )
+        )
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def describe(settings: Mapping[str, Any], planned: int) -> str:
+    families = ", ".join(family_label(f) for f in settings.get("families", []))
+    depths = ", ".join(str(d) for d in settings.get("depths", []))
+    return (
+        f"{planned} models: {families} at depths {depths}, {settings.get('seeds')} seeds each, "
+        f"at a budget of {settings.get('params'):,} parameters; "
+        f"{settings.get('steps'):,} steps of {settings.get('optimizer')} "
+        f"(lr {settings.get('lr')}, batch {settings.get('batch_size')})."
+    )
+
+
+def build_comparison_page(data: ComparisonData, *, title: str | None = None) -> Page:
+    """The comparison report: summary, C2C against depth, per-site views, training, functions."""
+    settings = data.settings
+    frame = cells_frame(data.cells)
+    metric = data.metric
+    collapsed = collapse_level(data.cells)
+    task = settings.get("task", "the task")
+    page = Page(
+        title or f"FC, LCW and Han on {task} at {settings.get('params'):,} parameters",
+        describe(settings, data.planned),
+    )
+    summary = page.section("Summary")
+    if len(data.cells) < data.planned:
+        summary.note(
+            f"Only {len(data.cells)} of {data.planned} models have finished; the figures show "
+            "those. Run the same command again to finish the comparison."
+        )
+    if frame.empty:
+        summary.paragraph("No model has finished yet: there is nothing to draw.")
+        _how_made(page, data)
+        return page
+    for line in story(frame, metric):
+        summary.paragraph(line)
+    summary.table(
+        summary_table(frame, metric),
+        caption="Every family and depth: width and exact parameter count (the same for every "
+        "seed); mean output variability and the seeds collapsed to a constant (C2C) at "
+        "initialisation; test metric (mean ± standard deviation over seeds) of the checkpoint "
+        "chosen on validation, and the seeds whose chosen checkpoint is collapsed.",
+    )
+
+    init = page.section("Collapse to constants at initialisation")
+    init.figure(
+        variability_and_collapse(frame, collapsed),
+        "variability_and_c2c",
+        "Left: output variability V of each freshly built model on the probe set (dots: seeds, "
+        f"line: mean; dashed: the collapse level V = {collapsed:g}, values below a tenth of it "
+        "drawn there). Right: the share of seeds whose output is collapsed.",
+    )
+    chosen = chosen_cells(data.cells)
+    profiles = {f: pd.DataFrame(c.get("sites") or []) for f, c in chosen.items()}
+    names = "; ".join(f"{family_label(f)}: {c['cell']}" for f, c in chosen.items())
+    init.figure(
+        site_profiles(profiles, collapsed),
+        "site_profiles",
+        f"Variability V (top) and activation ratio (bottom) at every hidden layer of one model "
+        f"per family at initialisation, the deepest with the first seed ({names}).",
+    )
+    init.figure(
+        metric_against_depth(frame, "v3", "V3 at initialisation"),
+        "v3",
+        "V3 of each model at initialisation: how wiggly the function it draws over the input box "
+        "is (0 for a constant). Dots: seeds; line: mean; band: min to max.",
+    )
+    init.figure(
+        metric_against_depth(frame, "pieces_per_line", "pieces per line at initialisation"),
+        "pieces_per_line",
+        "Pieces of the activation pattern along random segments through the probe inputs, at "
+        "initialisation. The pattern records which units are active; Abs and Han units are "
+        "active on both sides of 0 (slope -1 or 1), so for Han it never changes and the count "
+        "is 1 by this definition, whatever the function looks like.",
+    )
+
+    trained = page.section("After training")
+    trained.figure(
+        metric_against_depth(frame, "test", f"test {metric}"),
+        "test_metric",
+        f"Test {metric} of each model's checkpoint chosen on the validation split (dots: seeds; "
+        "line: mean; band: min to max).",
+    )
+    trained.figure(
+        validation_curves(validation_frame(data.cells, data.runs), metric),
+        "validation_curves",
+        f"Validation {metric} at every evaluation during training, a line per model.",
+    )
+    if data.target is not None:
+        trained.figure(
+            learned_function_grid(data.target, data.learned, data.extent),
+            "learned_functions",
+            "The target beside each family's learned function at each depth (the model chosen "
+            "on validation, first seed), evaluated on the whole input grid.",
+        )
+
+    maps = page.section("Where signal dies, step by step")
+    maps.paragraph(
+        "For the same model per family as above, every probe site's variability and activation "
+        "ratio on the probe set at every recorded step (rows: sites in depth order, the output "
+        "last; columns: steps)."
+    )
+    for family, cell in chosen.items():
+        _heatmaps(maps, family, cell, data.runs.get(cell["cell"], pd.DataFrame()), collapsed)
+
+    page.section("What the figures mean").definitions(
+        glossary_for(
+            "Parameter budget",
+            "Probe site",
+            "Variability (V)",
+            "Collapsed / collapsing",
+            "Collapse to constants (C2C)",
+            "C2C rate",
+            "Activation ratio (AR)",
+            "V3",
+            "Pieces per line",
+            "Chosen on validation",
+            "Learned function",
+        )
+    )
+    _how_made(page, data)
+    return page
+
+
+def _heatmaps(
+    section: Section, family: str, cell: dict[str, Any], records: pd.DataFrame, collapsed: float
+) -> None:
+    probes = of_type(records, "probe")
+    inputs = watched_inputs(probes)
+    watched = probes[probes["inputs"] == inputs] if inputs else pd.DataFrame()
+    label = f"{family_label(family)} ({cell['cell']}, width {cell['width']})"
+    section.figure(
+        variability_heatmap(watched, collapsed),
+        f"heatmap_variability_{family}",
+        f"{label}: variability V per site and step (log colour scale; darkest: collapsed).",
+    )
+    section.figure(
+        activation_heatmap(watched),
+        f"heatmap_activation_{family}",
+        f"{label}: activation ratio per site and step.",
+    )
+
+
+def _how_made(page: Page, data: ComparisonData) -> None:
+    settings = {k: _text(v) for k, v in data.settings.items()}
+    seeds = int(data.settings.get("seeds", 0))
+    made = {
+        **(data.provenance or {}),
+        "model seeds": ", ".join(str(s) for s in range(seeds)),
+        "task split seed": str(data.settings.get("task_seed")),
+        "finished models": f"{len(data.cells)} of {data.planned}",
+    }
+    section = page.section("How this report was made")
+    section.table(pd.DataFrame({"item": list(made), "value": list(made.values())}))
+    section.table(
+        pd.DataFrame({"setting": list(settings), "value": list(settings.values())}),
+        caption="The comparison's settings (compare.json)",
+    )
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value))
+    return "default" if value is None else str(value)
+
+
+def write_comparison_report(
+    data: ComparisonData, folder: str | os.PathLike[str], *, self_contained: bool = False
+) -> Path:
+    """Write the report folder atomically; returns the path of its ``index.html``."""
+    return build_comparison_page(data).write(Path(folder), self_contained=self_contained)
+
+
+__all__ = [
+    "ComparisonData",
+    "build_comparison_page",
+    "cells_frame",
+    "chosen_cells",
+    "story",
+    "summary_table",
+    "write_comparison_report",
+]
