@@ -181,3 +181,23 @@ def test_a_named_budget_is_refused_outside_five_percent_by_default(tmp_path):
         "--tolerance 0.07",
     )
     assert not out.exists()
+
+
+def test_report_draws_a_comparison_folder_from_the_models_finished_so_far(tiny_copy):
+    results = tiny_copy / "results.jsonl"
+    lines = results.read_text().splitlines(keepends=True)
+    results.write_text("".join(lines[:-3]))  # three models not finished yet
+    out = tiny_copy / "partial-report"
+    run = invoke("report", tiny_copy, "--out", out)
+    assert run.exit_code == 0, (run.stderr, run.exception)
+    assert f"{TINY_CELLS - 3} of {TINY_CELLS} models finished" in run.stderr
+    assert run.stdout.strip() == str(out / "index.html")
+    page = (out / "index.html").read_text()
+    assert "637" in page and "793" in page  # FC and Han at depth 32: exact counts in the table
+    assert (out / "variability_and_c2c.png").stat().st_size > 0
+
+
+def test_report_refuses_a_comparison_with_no_finished_model(tiny_copy):
+    (tiny_copy / "results.jsonl").write_text("")
+    run = invoke("report", tiny_copy)
+    assert_one_line_error(run, "no finished model yet")
