@@ -1,9 +1,11 @@
 """Forward pass with a Probe against without, measured side by side in one run.
 
 MLP of 20 hidden layers of width 256 (ReLU), batch 1024, CPU, no gradients. Each round times every
-variant once, in turn, so that load on the machine falls on all of them alike; the figure is the
-median over rounds of each variant's time divided by the bare forward's time in the same round.
-A naive probe (one hook, and one reduction, per figure) runs beside the fused one for reference.
+variant's forward pass once, in turn, so that load on the machine falls on all of them alike; the
+figure is the median over rounds of each variant's time divided by the bare forward's time in the
+same round. Hooks are installed before and removed after each timed forward pass (a probe stays
+attached over many batches; attaching is timed once, apart). A naive probe (one hook, and one
+reduction, per figure) runs beside the fused one for reference.
 
     python benchmarks/bench_probe_speed.py [--rounds 60]
 """
@@ -11,6 +13,7 @@ A naive probe (one hook, and one reduction, per figure) runs beside the fused on
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -64,62 +67,67 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--batch", type=int, default=1024)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     model = mlp()
     x = torch.randn(args.batch, 256)
 
-    def bare():
-        model(x)
+    class Hooks:
+        """Hooks installed before a variant's forward pass and removed after, outside the timing."""
+
+        def __init__(self, attach, detach) -> None:
+            self.attach, self.detach = attach, detach
 
     fused = Probe(model, redundancy=False)
     fused_red = Probe(model, redundancy=True)
+    naive: dict[bool, NaiveProbe] = {}
 
-    def with_probe(probe):
-        def run():
-            probe.attach()
-            try:
-                model(x)
-            finally:
-                probe.detach()
+    def naive_hooks(redundancy: bool) -> Hooks:
+        def attach() -> None:
+            naive[redundancy] = NaiveProbe(model, redundancy)
 
-        return run
+        return Hooks(attach, lambda: naive.pop(redundancy).close())
 
-    def with_naive(redundancy):
-        def run():
-            naive = NaiveProbe(model, redundancy)
-            try:
-                model(x)
-            finally:
-                naive.close()
-
-        return run
-
+    nothing = Hooks(lambda: None, lambda: None)
     variants = {
-        "bare forward": bare,
-        "Probe, no redundancy": with_probe(fused),
-        "Probe, with redundancy": with_probe(fused_red),
-        "naive hooks, no redundancy": with_naive(False),
-        "naive hooks, with redundancy": with_naive(True),
+        "bare forward": nothing,
+        "Probe, no redundancy": Hooks(fused.attach, fused.detach),
+        "Probe, with redundancy": Hooks(fused_red.attach, fused_red.detach),
+        "naive hooks, no redundancy": naive_hooks(False),
+        "naive hooks, with redundancy": naive_hooks(True),
     }
     times: dict[str, list[float]] = {name: [] for name in variants}
     with torch.no_grad():
-        for fn in variants.values():
+        for hooks in variants.values():
+            hooks.attach()
             for _ in range(3):
-                fn()
+                model(x)
+            hooks.detach()
         for _ in range(args.rounds):
-            for name, fn in variants.items():
+            for name, hooks in variants.items():
+                hooks.attach()
                 start = time.perf_counter()
-                fn()
+                model(x)
                 times[name].append(time.perf_counter() - start)
+                hooks.detach()
+        start = time.perf_counter()
+        for _ in range(args.rounds):
+            fused_red.attach()
+            fused_red.detach()
+        attach_ms = 1e3 * (time.perf_counter() - start) / args.rounds
     base = times["bare forward"]
+    policy = os.environ.get("OMP_WAIT_POLICY", "unset")
     print(
         f"MLP depth 20 width 256, batch {args.batch}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, {args.rounds} rounds"
+        f"{torch.get_num_threads()} threads, OMP_WAIT_POLICY {policy}, {args.rounds} rounds"
     )
     print(f"{'variant':<30} {'median ms':>10} {'ratio to bare':>14}")
     for name, values in times.items():
         ratio = statistics.median(v / b for v, b in zip(values, base, strict=True))
         print(f"{name:<30} {1e3 * statistics.median(values):>10.2f} {ratio:>14.3f}")
+    print(f"(Probe attach + detach, once per session, not timed above: {attach_ms:.2f} ms)")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 At 800 parameters on the checkerboard, depth 32 gives FC-ReLU 4 units per layer (637 parameters)
 and Han 12 (793); depth 2 gives 25 and 133 units. Training is 4 steps: the tests are about
-initialisation, the files and the report, not about accuracy. (LCW is in the report's browser
+initialisation, the files and the report, not about accuracy. FC at depth 32 falls 20% under
+the budget, so the tolerance is the quick comparison's 25%. (LCW is in the report's browser
 test, tests/reports/test_comparison_report.py.)
 """
 
@@ -27,6 +28,7 @@ TINY = [
     "--steps", "4",
     "--every", "2",
     "--batch-size", "64",
+    "--tolerance", "0.25",
 ]  # fmt: skip
 TINY_CELLS = 12
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from variability.runs.comparison import CompareSettings
+from variability.cli.compare import budget_options
+from variability.runs.comparison import QUICK, CompareSettings
 
 from .conftest import TINY, TINY_CELLS, assert_one_line_error, invoke, read_results
 
@@ -36,7 +37,13 @@ def test_a_finished_comparison_prints_its_table_and_writes_every_file(tiny_compa
     assert len(set(names)) == len(names) == TINY_CELLS
     stored = json.loads((out / "compare.json").read_text())
     expected = CompareSettings(
-        params=800, depths=(2, 32), families=("fc", "han"), steps=4, every=2, batch_size=64
+        params=800,
+        depths=(2, 32),
+        families=("fc", "han"),
+        steps=4,
+        every=2,
+        batch_size=64,
+        tolerance=0.25,
     )
     assert stored["settings"] == expected.to_json()
     for name in names:
@@ -79,7 +86,7 @@ def test_a_rerun_with_other_settings_is_refused_and_changes_nothing(tiny_copy):
 def test_fresh_starts_the_folder_over_with_the_new_settings(tiny_copy):
     run = invoke(
         "compare", "--depths", "2", "--families", "fc", "--seeds", "1", "--steps", "2",
-        "--workers", "1", "--fresh", "--quiet", "--out", tiny_copy,
+        "--tolerance", "0.1", "--workers", "1", "--fresh", "--quiet", "--out", tiny_copy,
     )  # fmt: skip
     assert run.exit_code == 0, (run.stderr, run.exception)
     assert run.stderr == ""  # --quiet
@@ -93,8 +100,9 @@ def test_a_budget_a_family_cannot_fit_is_refused_before_anything_runs(tmp_path):
     Han, over a budget of 100; depth 2 fits both (FC width 7: 85, Han width 16: 97)."""
     out = tmp_path / "never"
     run = invoke(
-        "compare", "--params", "100", "--depths", "2,64", "--families", "fc,han", "--out", out
-    )
+        "compare", "--params", "100", "--depths", "2,64", "--families", "fc,han",
+        "--tolerance", "0.25", "--out", out,
+    )  # fmt: skip
     assert_one_line_error(
         run,
         "fc at depth 64: even its narrowest model has more than 100 parameters; "
@@ -145,7 +153,51 @@ def test_help_shows_the_defaults_of_the_quick_comparison():
     run = invoke("compare", "--help")
     assert run.exit_code == 0
     text = re.sub(r"\s+", " ", run.stdout)
-    default = CompareSettings()
-    assert f"[default: {default.params}]" in text
-    assert f"[default: {','.join(map(str, default.depths))}]" in text
+    default = QUICK
+    assert f"[default: ({default.params})]" in text
+    assert f"[default: ({','.join(map(str, default.depths))})]" in text
+    assert "[default: (0.05, or 0.25 in the quick comparison)]" in text
     assert "[default: reports/compare]" in text
+
+
+def test_the_quick_comparison_alone_relaxes_the_five_percent_rule():
+    """No --params and no --depths: the quick comparison, 25%. Naming either keeps 5%."""
+    assert budget_options(None, None, None) == (800, (2, 8, 32), 0.25)
+    assert budget_options(3000, None, None) == (3000, (2, 8, 32), 0.05)
+    assert budget_options(None, "2,4", None) == (800, (2, 4), 0.05)
+    assert budget_options(None, None, 0.1) == (800, (2, 8, 32), 0.1)
+    assert CompareSettings().tolerance == 0.05 and QUICK.tolerance == 0.25
+
+
+def test_a_named_budget_is_refused_outside_five_percent_by_default(tmp_path):
+    """FC at depth 2 within 800: width 25 has (2+1)*25 + (25*25 + 25) + (25+1)*1 = 751 parameters,
+    6.1% under 800, so the 5% rule refuses it unless --tolerance is given."""
+    out = tmp_path / "never"
+    run = invoke("compare", "--params", "800", "--depths", "2", "--families", "fc", "--out", out)
+    assert_one_line_error(
+        run,
+        "within 5% of 800 parameters",
+        "fc at depth 2: the largest model within 800 parameters has 751 (6.1% under)",
+        "--tolerance 0.07",
+    )
+    assert not out.exists()
+
+
+def test_report_draws_a_comparison_folder_from_the_models_finished_so_far(tiny_copy):
+    results = tiny_copy / "results.jsonl"
+    lines = results.read_text().splitlines(keepends=True)
+    results.write_text("".join(lines[:-3]))  # three models not finished yet
+    out = tiny_copy / "partial-report"
+    run = invoke("report", tiny_copy, "--out", out)
+    assert run.exit_code == 0, (run.stderr, run.exception)
+    assert f"{TINY_CELLS - 3} of {TINY_CELLS} models finished" in run.stderr
+    assert run.stdout.strip() == str(out / "index.html")
+    page = (out / "index.html").read_text()
+    assert "637" in page and "793" in page  # FC and Han at depth 32: exact counts in the table
+    assert (out / "variability_and_c2c.png").stat().st_size > 0
+
+
+def test_report_refuses_a_comparison_with_no_finished_model(tiny_copy):
+    (tiny_copy / "results.jsonl").write_text("")
+    run = invoke("report", tiny_copy)
+    assert_one_line_error(run, "no finished model yet")

@@ -18,10 +18,12 @@ from .conftest import ENV, invoke, read_results
 
 SMALL = [
     "compare", "--depths", "2", "--families", "fc,han", "--seeds", "2", "--steps", "6",
+    "--tolerance", "0.25",
     "--every", "2", "--batch-size", "64", "--workers", "1",
 ]  # fmt: skip
 KILLED = [
     "compare", "--depths", "2,4", "--families", "fc,han", "--seeds", "2", "--steps", "4",
+    "--tolerance", "0.25",
     "--every", "2", "--batch-size", "64",
 ]  # fmt: skip
 KILLED_CELLS = 8

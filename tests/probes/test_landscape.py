@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from variability import ProbeError, pieces_per_line, v3
+from variability import Abs, HanLayer, ProbeError, pieces_per_line, v3
 from variability.probes.landscape import grid_points, third_difference_measure
 
 
@@ -68,6 +68,30 @@ def test_pieces_per_line_counts_the_kinks_crossed():
     pieces = pieces_per_line(model, ends, lines=3, points=1000)
     assert pieces.per_line.tolist() == [5, 5, 5]
     assert pieces.mean == 5.0 and pieces.std == 0.0
+
+
+def kinked_abs(kinks: list[float]) -> nn.Module:
+    """f(x) = sum_k |x - k|: a kink at every k, though |.| is active on both sides of each."""
+    model = kinked(kinks)
+    model[1] = Abs()
+    return model
+
+
+def test_pieces_per_line_counts_the_kinks_of_the_absolute_value():
+    model = kinked_abs([-0.55, -0.1, 0.3, 0.71, 1.5])
+    ends = torch.tensor([[-1.0], [1.0]])
+    assert pieces_per_line(model, ends, lines=2, points=1000).per_line.tolist() == [5, 5]
+
+
+def test_pieces_per_line_counts_the_kinks_of_han_layers():
+    """One Han layer of width 1 on a scalar: |x - 2 x + b| = |b - x|, one kink at x = b."""
+    han = HanLayer(1)
+    with torch.no_grad():
+        han.u.fill_(1.0)
+        han.b.fill_(0.25)
+    model = nn.Sequential(han, nn.Linear(1, 1))
+    ends = torch.tensor([[-1.0], [1.0]])
+    assert pieces_per_line(model, ends, lines=1, points=500).per_line.tolist() == [2]
 
 
 def test_pieces_per_line_needs_two_inputs():

@@ -11,7 +11,9 @@ from variability.runs.comparison import CompareSettings, compare
 
 @pytest.fixture(scope="module")
 def comparison(tmp_path_factory):
-    settings = CompareSettings(params=800, depths=(2, 4), seeds=1, steps=4, every=2, batch_size=64)
+    settings = CompareSettings(
+        params=800, depths=(2, 4), seeds=1, steps=4, every=2, batch_size=64, tolerance=0.25
+    )
     return compare(settings, tmp_path_factory.mktemp("compare") / "all", workers=1)
 
 

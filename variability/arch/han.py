@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from variability.probes.activations import Activation, register_activation
+from variability.probes.activations import ABS, Activation, register_activation
 
 __all__ = ["HanLayer", "han_reference", "unit_direction"]
 
@@ -221,5 +221,6 @@ register_activation(
         lambda z, tau: z != 0,
         preactivation=_han_preactivation,
         count_from_output=torch.sign,
+        piece=ABS.piece,
     ),
 )

@@ -15,6 +15,7 @@ import typer
 from rich import box
 from rich.table import Table
 
+from variability.arch import DEFAULT_TOLERANCE
 from variability.cli.console import progress_bar, reports_user_errors, stderr, stdout
 from variability.errors import UserError
 from variability.reports.comparison_report import (
@@ -28,6 +29,7 @@ from variability.reports.provenance import command_line, provenance
 from variability.reports.style import family_label
 from variability.runs.cell import load_task_for, usable_cores, worker_count
 from variability.runs.comparison import (
+    QUICK,
     REPORT,
     RESULTS,
     Cell,
@@ -47,7 +49,7 @@ SHORT_HEADERS = {
     "C2C at init": "C2C init",
     "C2C after training": "C2C after",
 }
-DEFAULT = CompareSettings()
+DEFAULT = QUICK
 
 
 def parse_list(option: str, text: str, kind: type = str) -> tuple[Any, ...]:
@@ -66,17 +68,44 @@ def _show(values: tuple[Any, ...]) -> str:
     return ",".join(map(str, values))
 
 
+def budget_options(
+    params: int | None, depths: str | None, tolerance: float | None
+) -> tuple[int, tuple[int, ...], float]:
+    """Budget, depths and tolerance from the options given (None: not given).
+
+    Naming neither a budget nor depths asks for the quick comparison, tolerance included; a
+    comparison that names either keeps DEFINITIONS.md's 5% rule unless ``--tolerance`` says
+    otherwise.
+    """
+    quick = params is None and depths is None
+    if tolerance is None:
+        tolerance = QUICK.tolerance if quick else DEFAULT_TOLERANCE
+    return (
+        QUICK.params if params is None else params,
+        QUICK.depths if depths is None else parse_list("depths", depths, int),
+        tolerance,
+    )
+
+
 @reports_user_errors
 def compare(
     task: Annotated[str, typer.Option(help="Problem: " + ", ".join(task_names()) + ".")] = (
         DEFAULT.task
     ),
     params: Annotated[
-        int, typer.Option(help="Parameter budget: each model takes the largest width within it.")
-    ] = DEFAULT.params,
-    depths: Annotated[str, typer.Option(help="Hidden-layer counts, separated by commas.")] = _show(
-        DEFAULT.depths
-    ),
+        int | None,
+        typer.Option(
+            help="Parameter budget: each model takes the largest width within it.",
+            show_default=str(DEFAULT.params),
+        ),
+    ] = None,
+    depths: Annotated[
+        str | None,
+        typer.Option(
+            help="Hidden-layer counts, separated by commas.",
+            show_default=_show(DEFAULT.depths),
+        ),
+    ] = None,
     families: Annotated[
         str, typer.Option(help="Families, separated by commas: fc, lcw, han.")
     ] = _show(DEFAULT.families),
@@ -90,12 +119,14 @@ def compare(
     ),
     batch_size: Annotated[int, typer.Option(help="Rows per training batch.")] = DEFAULT.batch_size,
     tolerance: Annotated[
-        float,
+        float | None,
         typer.Option(
-            help="How far under the budget a model may fall before the budget is refused "
-            "(0.25: 25%; deep narrow models cannot all come within 5%)."
+            help="How far under the budget a model may fall before the budget is refused: "
+            f"5% (equal parameter counts), or {QUICK.tolerance:.0%} in the quick comparison "
+            "(neither --params nor --depths given).",
+            show_default=f"{DEFAULT_TOLERANCE:g}, or {QUICK.tolerance:g} in the quick comparison",
         ),
-    ] = DEFAULT.tolerance,
+    ] = None,
     every: Annotated[
         int | None,
         typer.Option(help="Record the probe's figures every N steps (default: --steps / 10)."),
@@ -132,10 +163,11 @@ def compare(
     split. Results go to OUT/results.jsonl as each model finishes (a rerun with the same
     options resumes), and the report to OUT/report/index.html.
     """
+    params, depth_list, tolerance = budget_options(params, depths, tolerance)
     settings = CompareSettings(
         task=task,
         params=params,
-        depths=parse_list("depths", depths, int),
+        depths=depth_list,
         families=parse_list("families", families),
         seeds=seeds,
         steps=steps,
@@ -218,6 +250,11 @@ def _announce(
         f"{target}, {count} at a time"
         + (f" of {usable_cores()} cores" if target.type == "cpu" else "")
     )
+    if settings.tolerance != DEFAULT_TOLERANCE:
+        line += (
+            f"; models may fall up to {settings.tolerance:.0%} under the budget "
+            "(every exact count is in the report)"
+        )
     if before:
         line += f"; {before} already finished in {out}, resuming"
     stderr().print(line, highlight=False)

@@ -1,4 +1,4 @@
-"""``variability report RUN_DIR``: draw a training run as an HTML page with PNG figures."""
+"""``variability report FOLDER``: draw a training run, or a comparison, as HTML with PNG figures."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import typer
 from variability.cli.console import reports_user_errors, stderr, stdout
 from variability.reports.provenance import command_line, provenance
 from variability.reports.run_report import write_run_report
+from variability.runs.comparison import SETTINGS, load_comparison
 from variability.runs.run_dir import RunDirectory, RunDirError, records_frame
 
 __all__ = ["report"]
@@ -20,7 +21,8 @@ def report(
     run_dir: Annotated[
         Path,
         typer.Argument(
-            help="A run directory (written by `variability train` or a Monitor).",
+            help="A run directory (written by `variability train` or a Monitor), or a "
+            "comparison folder (written by `variability compare`).",
             metavar="RUN_DIR",
             show_default=False,
         ),
@@ -34,7 +36,11 @@ def report(
     quiet: Annotated[bool, typer.Option("--quiet", help="Print nothing but errors.")] = False,
 ) -> None:
     """Draw a training run: curves, site x step heatmaps of V and activation ratio, gradient RMS
-    per site, warnings, and the run's configuration, as index.html with PNG figures."""
+    per site, warnings, and the run's configuration, as index.html with PNG figures. Given the
+    folder of a comparison, draw the comparison's report from the models finished so far."""
+    if (run_dir / SETTINGS).is_file():
+        _report_comparison(run_dir, out, self_contained, quiet)
+        return
     run = RunDirectory(run_dir)
     if not run.path.is_dir():
         raise RunDirError(f"{run.path} is not a run directory (no such folder)")
@@ -53,5 +59,23 @@ def report(
         title=f"Training run {run.path.resolve().name}",
         provenance=provenance(command=command_line()),
     )
+    if not quiet:
+        stdout().print(str(index), highlight=False, soft_wrap=True)
+
+
+def _report_comparison(folder: Path, out: Path | None, self_contained: bool, quiet: bool) -> None:
+    from variability.cli.compare import write_report
+    from variability.runs.comparison import REPORT
+
+    comparison = load_comparison(folder)
+    if not comparison.records:
+        raise RunDirError(f"{folder} is a comparison with no finished model yet; nothing to draw")
+    if not quiet:
+        stderr().print(
+            f"drawing the comparison in {folder}: {len(comparison.records)} of "
+            f"{len(comparison.cells)} models finished",
+            highlight=False,
+        )
+    index = write_report(comparison, out or folder / REPORT, self_contained=self_contained)
     if not quiet:
         stdout().print(str(index), highlight=False, soft_wrap=True)

@@ -30,12 +30,16 @@ class Activation:
     ``count_from_output`` is an optional shortcut used when every value is finite: a map from the
     output ``a`` to a float tensor of 0s and 1s that equals ``active(z, tau)`` (for ReLU and Abs,
     ``a != 0`` exactly when ``z`` is active, whatever tau is). It saves one pass over the data.
+    ``piece``: for a piecewise-linear nonlinearity whose linear pieces are not told apart by
+    ``active`` (the absolute value is active on both sides of 0), which piece ``z`` lies on;
+    pieces per line counts changes of it. None: the active pattern marks the pieces.
     """
 
     name: str
     active: ActiveTest
     preactivation: PreActivation | None = None
     count_from_output: Callable[[Tensor], Tensor] | None = None
+    piece: Callable[[Tensor], Tensor] | None = None
 
     def read_preactivation(self, module: nn.Module, inputs: tuple[Any, ...], output: Any) -> Tensor:
         if self.preactivation is not None:
@@ -112,11 +116,6 @@ def is_inplace_module(module: nn.Module) -> bool:
 # --- the rules --------------------------------------------------------------------------------
 
 
-def _sign_of_output(a: Tensor) -> Tensor:
-    # a >= 0 for ReLU and Abs outputs, so sign(a) is 1 exactly where the unit is active.
-    return torch.sign(a)
-
-
 def _positive(z: Tensor, tau: float) -> Tensor:
     return z > 0
 
@@ -125,8 +124,15 @@ def _nonzero(z: Tensor, tau: float) -> Tensor:
     return z != 0
 
 
-RELU = Activation("relu", _positive, count_from_output=_sign_of_output)
-ABS = Activation("abs", _nonzero, count_from_output=_sign_of_output)
+def _sign_side(z: Tensor) -> Tensor:
+    """The linear piece of |z| (and of Han's |Hx + b|): slope -1 below 0, +1 above."""
+    return z > 0
+
+
+# a >= 0 for ReLU and Abs outputs, so sign(a) is 1 exactly where the unit is active. (The probe
+# recognises torch.sign and writes its flags into scratch memory.)
+RELU = Activation("relu", _positive, count_from_output=torch.sign)
+ABS = Activation("abs", _nonzero, count_from_output=torch.sign, piece=_sign_side)
 
 
 def _symmetric_window(name: str, half_width: Callable[[float], float]) -> Activation:

@@ -134,8 +134,12 @@ class _PatternChanges:
         self._handles: list[Any] = []
 
     def _mark(self, z: Tensor, activation: Any) -> None:
-        active = activation.active(z, self.tau).reshape(z.shape[0], -1)
-        step = (active[1:] != active[:-1]).any(dim=1)
+        if activation.piece is not None:
+            pattern = activation.piece(z)
+        else:
+            pattern = activation.active(z, self.tau)
+        pattern = pattern.reshape(z.shape[0], -1)
+        step = (pattern[1:] != pattern[:-1]).any(dim=1)
         self.changed = step if self.changed is None else self.changed | step
 
     def _hook(self, site: Any) -> Callable:

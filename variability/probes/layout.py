@@ -53,9 +53,20 @@ class Layout:
 
     def as_matrix(self, x: Tensor) -> Tensor:
         """The tensor as (samples, units): a view for (N, F), a copy when units are not last."""
+        if self.ndim == 2 and self.unit_axis == 1:
+            return x
         if self.unit_axis != self.ndim - 1:
             x = x.movedim(self.unit_axis, -1)
         return x.reshape(-1, self.units)
+
+    def channels_second(self, x: Tensor) -> Tensor:
+        """The tensor with its units on axis 1 (as batch norm wants them): a view, or a copy when
+        units are last but the tensor is not contiguous."""
+        if self.unit_axis == 1:
+            return x
+        if self.unit_axis == self.ndim - 1:
+            return x.reshape(-1, self.units)
+        return x.movedim(self.unit_axis, 1)
 
     def first_sample(self, x: Tensor) -> Tensor:
         """The per-unit values at the first sample (index 0 along every sample axis)."""

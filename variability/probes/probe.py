@@ -21,6 +21,7 @@ from variability.probes.sites import Site, SiteSelector, discover_sites
 from variability.probes.state import OUTPUT, ProbeState, SiteRecord
 from variability.probes.statistics import SiteStatistics
 from variability.probes.thresholds import Thresholds
+from variability.probes.workspace import Workspace
 
 
 def set_mode(model: nn.Module, training: bool) -> None:
@@ -32,6 +33,14 @@ def set_mode(model: nn.Module, training: bool) -> None:
         return
     with contextlib.suppress(NotImplementedError):
         model.train(training)
+
+
+_NOTHING = contextlib.nullcontext()
+
+
+def quiet_autograd() -> contextlib.AbstractContextManager:
+    """``torch.no_grad()`` while autograd records, else nothing (cheaper, on every hook call)."""
+    return torch.no_grad() if torch.is_grad_enabled() else _NOTHING
 
 
 def first_tensor(value: Any) -> Tensor | None:
@@ -104,6 +113,7 @@ class Probe:
         self._saved_forward: Any = None
         self._had_instance_forward = False
         self._training: bool | None = None
+        self._workspace = Workspace()
         self.reset()
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -153,6 +163,7 @@ class Probe:
                     self.model.__dict__.pop("forward", None)
             if self._training is not None:
                 set_mode(self.model, self._training)
+            self._workspace.clear()
             self._attached = False
 
     close = detach
@@ -172,14 +183,14 @@ class Probe:
         a = first_tensor(output)
         if a is None:
             return
-        with torch.no_grad():
+        with quiet_autograd():
             a = as_site_tensor(a)
             self._samples += a.shape[0]
             if self._output is None:
                 stats = self._new_stats(self._layout(a), preactivation=False, device=a.device)
                 self._output = _Entry(_OUTPUT_SITE, 0, -1, stats)
             entry = self._output
-            entry.stats.add(a, self._layout(a))
+            entry.stats.add(a, self._layout(a), workspace=self._workspace)
         self._watch_gradient(output, entry.stats)
 
     def _install(self, index: int, site: Site) -> None:
@@ -194,7 +205,7 @@ class Probe:
             activation = site.activation
             call = self._next_call(index)
             self._pending_call[index] = call
-            with torch.no_grad():
+            with quiet_autograd():
                 z = as_site_tensor(activation.read_preactivation(module, args, None))
                 entry = self._entry(index, call, z)
                 entry.deferred_active = entry.stats.add_preactivation(
@@ -203,6 +214,7 @@ class Probe:
                     activation,
                     self.thresholds.tau,
                     count_active=activation.count_from_output is None,
+                    workspace=self._workspace,
                 )
 
         return pre_hook
@@ -211,26 +223,33 @@ class Probe:
         site = self.sites[index]
         activation = site.activation
         tau = self.thresholds.tau
+        workspace = self._workspace
+        inplace = activation is not None and site.inplace
 
         def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
             a_raw = output if isinstance(output, Tensor) else first_tensor(output)
             if a_raw is None:
                 return
-            inplace = activation is not None and site.inplace
             call = self._pending_call[index] if inplace else self._next_call(index)
-            with torch.no_grad():
+            with quiet_autograd():
                 a = as_site_tensor(a_raw)
                 entry = self._entry(index, call, a)
                 layout = self._layout(a)
                 if activation is None:
-                    entry.stats.add(a, layout)
+                    entry.stats.add(a, layout, workspace=workspace)
                 elif inplace:
                     entry.stats.add(
-                        a, layout, activation=activation, active_from_output=entry.deferred_active
+                        a,
+                        layout,
+                        activation=activation,
+                        active_from_output=entry.deferred_active,
+                        workspace=workspace,
                     )
                 else:
                     z = as_site_tensor(activation.read_preactivation(module, args, output))
-                    entry.stats.add(a, layout, z=z, activation=activation, tau=tau)
+                    entry.stats.add(
+                        a, layout, z=z, activation=activation, tau=tau, workspace=workspace
+                    )
             self._watch_gradient(a_raw, entry.stats)
 
         return hook

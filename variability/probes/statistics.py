@@ -9,38 +9,74 @@ Why this shape:
   of ``a - c`` and ``(a - c)^2``, ``c`` a per-unit reference value from the first sample seen.
   A unit that never changes then has exactly zero variance, and the float32 batch reductions keep
   their precision relative to the variance, not to the mean. Totals are float64.
-- The hooks run on every batch, so the fast path is fused: each batch's per-unit sums are written
-  into one small float32 buffer, checked for NaN/Inf with a single scalar, and added to the float64
-  totals in one operation. Only a batch that really holds NaN or Inf is reduced again with masks,
-  so those values are counted and left out of every other figure.
+- The hooks run on every batch, and there each PyTorch call costs microseconds and each pass over
+  an activation tens of them. So a batch is reduced in few passes: ``a - c`` is written once to
+  reused scratch memory (``Workspace``); PyTorch's batch-norm statistics kernel gives per-unit
+  means and variances of ``a - c`` and of ``z`` (two passes each, writing nothing large); the active
+  count is one more. The per-unit results are stacked into one small buffer (``BatchRows``),
+  checked for NaN/Inf with a single scalar, and added to the float64 totals in one operation.
+  Cross products accumulate block-triangularly (``Gram``) in the data's precision and are folded
+  into float64 every ``GRAM_BATCHES`` batches. Only a batch that really holds NaN or Inf is
+  reduced again with masks, so those values are counted and left out of every other figure.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 
 import torch
 from torch import Tensor
 
 from variability.probes.activations import Activation
+from variability.probes.batch_rows import BatchRows
 from variability.probes.errors import ProbeError
+from variability.probes.gram import Gram
 from variability.probes.layout import Layout
+from variability.probes.workspace import Workspace, slabs_like
 
-# Rows of the per-unit moment matrix.
+# Rows of the per-unit moment matrix. A batch's rows hold per-unit *means* (of a - c, (a - c)^2,
+# z, z^2), except ACTIVE, a count; each batch adds them to the float64 totals weighted by its number
+# of samples. The order makes every kind of batch write one contiguous block of rows.
 SUM, SUMSQ, ACTIVE, Z_SUM, Z_SUMSQ = range(5)
 
 _FIELDS = ("shift", "moments", "count", "nonfinite", "grad_sumsq", "grad_count")
 _FIELDS_PRE = ("z_count",)
 _FIELDS_CROSS = ("cross_count", "cross_sum", "cross_prod")
 
+GRAM_BATCHES = 16
+"""Batches whose cross products accumulate in the data's precision before a float64 fold."""
+
+# Scratch slabs (elementwise intermediates, each shaped like the site's tensor).
+_D, _FLAGS = range(2)
+
+_BATCH_NORM_STATS = getattr(torch, "batch_norm_update_stats", None)
+
+
+def mean_and_variance(x: Tensor, layout: Layout) -> tuple[Tensor, Tensor]:
+    """Per-unit mean and population variance over the sample axes (fresh tensors).
+
+    PyTorch's batch-norm statistics kernel computes both in two passes over ``x`` (the variance
+    around the mean), writing nothing the size of ``x``; ``torch.var_mean`` (Welford) is the
+    fallback on devices without it.
+    """
+    if _BATCH_NORM_STATS is not None and x.device.type in ("cpu", "cuda"):
+        return _BATCH_NORM_STATS(layout.channels_second(x), None, None, 0.0)
+    variance, mean = torch.var_mean(x, layout.sample_axes, correction=0)
+    return mean, variance
+
+
+def mean_and_square(x: Tensor, layout: Layout) -> list[Tensor]:
+    """Per-unit means of ``x`` and of ``x^2``, the latter as variance + mean^2 (no cancellation)."""
+    mean, variance = mean_and_variance(x, layout)
+    return [mean, variance.addcmul_(mean, mean)]
+
 
 class SiteStatistics:
     """Sufficient statistics of one site (float64 tensors on the model's device).
 
     ``moments`` rows, per unit: ``sum`` of ``a - shift``, ``sumsq`` of ``(a - shift)^2``, and for
-    sites with a known activation, ``active`` (samples where the unit was active), ``z_sum`` and
-    ``z_sumsq`` of the pre-activation. ``count`` / ``z_count``: finite samples per unit. Cross
+    sites with a known activation, ``active`` (samples where the unit was active), ``z_sumsq`` and
+    ``z_sum`` of the pre-activation. ``count`` / ``z_count``: finite samples per unit. Cross
     products (redundancy) over the units ``cross_index``: ``cross_count`` rows, ``cross_sum`` and
     ``cross_prod`` of ``a - shift``. ``nonfinite`` counts NaN/Inf values seen in z and a. ``grad_*``
     hold the squared gradient of the loss at the site's output, when gradients are recorded.
@@ -78,14 +114,27 @@ class SiteStatistics:
         self._rows = 0
         self._z_rows = 0
         self._cross_rows = 0
+        # Batches whose cross products wait in the Gram buffer, and whether only the lower
+        # triangle of cross_prod holds the totals (both resolved by flush).
+        self._gram_batches = 0
+        self._cross_lower = False
         self._shift_cast: Tensor | None = None
-        self._batch = torch.zeros(rows, units, dtype=torch.float32, device=device)
+        self._shift_view: Tensor | None = None
+        self._shift_layout: Layout | None = None
+        self._gram = Gram()
+        self._batch = BatchRows(rows, units, ACTIVE, device)
+        self._totals: dict[tuple[int, int], Tensor] = {}
+        self._totals_of: Tensor | None = None
 
-    def _batch_for(self, x: Tensor) -> Tensor:
-        """The per-batch float buffer, in the data's precision and on its device."""
-        if self._batch.dtype != x.dtype or self._batch.device != x.device:
-            self._batch = torch.zeros_like(self._batch, dtype=x.dtype, device=x.device)
-        return self._batch
+    def _totals_block(self, first: int, last: int) -> Tensor:
+        """Rows ``first:last`` of the float64 totals (cached while ``moments`` is the same)."""
+        if self._totals_of is not self.moments:
+            self._totals = {}
+            self._totals_of = self.moments
+        block = self._totals.get((first, last))
+        if block is None:
+            block = self._totals[first, last] = self.moments[first:last]
+        return block
 
     # --- named views of the moment rows --------------------------------------------------------
 
@@ -120,7 +169,8 @@ class SiteStatistics:
         return names
 
     def flush(self) -> None:
-        """Fold the fast-path row counts into the count tensors."""
+        """Fold the fast-path row counts into the count tensors, and mirror the cross products'
+        lower triangle into the upper one."""
         if self._rows:
             self.count.add_(self._rows)
             self._rows = 0
@@ -130,6 +180,18 @@ class SiteStatistics:
         if self._cross_rows:
             self.cross_count.add_(self._cross_rows)
             self._cross_rows = 0
+        self._fold_gram()
+        if self._cross_lower:
+            lower = self.cross_prod.tril()
+            self.cross_prod = lower + lower.tril(-1).T
+            self._cross_lower = False
+
+    def _fold_gram(self) -> None:
+        """Add the cross products waiting in the Gram buffer to the float64 totals."""
+        if self._gram_batches:
+            self._gram.fold_into(self.cross_prod)
+            self._gram_batches = 0
+            self._cross_lower = True
 
     def tensors(self) -> Iterator[tuple[str, Tensor]]:
         self.flush()
@@ -154,7 +216,7 @@ class SiteStatistics:
             setattr(other, name, value.to(device))
         if other.cross_index is not None:
             other.cross_index = other.cross_index.to(device)
-        other._batch = other._batch.to(device)
+        other._batch.to(device)
         return other
 
     # --- accumulation --------------------------------------------------------------------------
@@ -176,9 +238,19 @@ class SiteStatistics:
             first = torch.where(finite.any(0), candidate, torch.zeros_like(candidate))
         self.shift = first.detach().to(torch.float64)
         self._shift_cast = None
+        self._shift_view = None
         self.initialised = True
 
-    def _shifted(self, a: Tensor, layout: Layout) -> Tensor:
+    def _shift_for(self, a: Tensor, layout: Layout) -> Tensor:
+        """The reference values in ``a``'s precision, shaped to broadcast against ``a``."""
+        view = self._shift_view
+        if (
+            view is not None
+            and self._shift_layout is layout
+            and view.dtype == a.dtype
+            and view.device == a.device
+        ):
+            return view
         if not self.initialised:
             self._init_shift(a, layout)
         shift = self._shift_cast
@@ -193,7 +265,12 @@ class SiteStatistics:
                 for name, value in rebased.tensors():
                     setattr(self, name, value)
             self._shift_cast = shift
-        return a - shift.view(layout.broadcast_shape)
+        self._shift_view = shift.view(layout.broadcast_shape)
+        self._shift_layout = layout
+        return self._shift_view
+
+    def _shifted(self, a: Tensor, layout: Layout) -> Tensor:
+        return a - self._shift_for(a, layout)
 
     def add(
         self,
@@ -203,92 +280,126 @@ class SiteStatistics:
         activation: Activation | None = None,
         tau: float = 0.1,
         active_from_output: bool = False,
+        workspace: Workspace | None = None,
     ) -> None:
         """Fold one batch in: the output ``a``, and ``z`` when the site has an activation.
 
         ``active_from_output`` counts active units from ``a`` with the activation's shortcut
         (for an in-place site whose ``z`` was folded in by ``add_preactivation`` beforehand).
+        ``workspace`` lends scratch memory for the elementwise intermediates.
         """
-        self.check_units(layout)
-        a = _floating(a)
-        dims = layout.sample_axes
-        batch = self._batch_for(a)
-        d = self._shifted(a, layout)
-        cross = self._cross(d, layout)
-        torch.sum(d, dims, out=batch[SUM])
-        if cross is not None and self.cross_is_all:
-            batch[SUMSQ].copy_(torch.diagonal(cross))
-        else:
-            torch.sum(d.mul_(d), dims, out=batch[SUMSQ])
-        last = SUMSQ + 1
-        if z is not None:
-            assert activation is not None
-            z = _floating(z).to(a.dtype)
-            self._fill_preactivation(z, dims, activation, tau, a)
-            last = Z_SUMSQ + 1
-        elif active_from_output:
-            assert activation is not None and activation.count_from_output is not None
-            torch.sum(activation.count_from_output(a), dims, out=batch[ACTIVE])
-            last = ACTIVE + 1
-        if not _finite(batch[:last]):
-            self._add_output_masked(a, layout)
-            if z is not None:
-                self._add_preactivation_masked(z, layout, activation, tau)
-            elif active_from_output:
-                torch.sum(activation.count_from_output(a), dims, out=batch[ACTIVE])
-                self.moments[ACTIVE].add_(torch.nan_to_num(batch[ACTIVE], nan=0.0))
-            return
-        self.moments[:last].add_(batch[:last])
+        if layout.units != self.units:
+            self.check_units(layout)
         n = a.numel() // self.units
+        if n == 0:
+            return
+        a = _readable(a)
+        if z is not None:
+            z = _readable(z)
+            if z.dtype != a.dtype:
+                z = z.to(a.dtype)
+        batch = self._batch
+        batch.prepare(a)
+        counts = z is not None or active_from_output
+        slabs = slabs_like(workspace, a, 2 if counts else 1)
+        d = torch.sub(a, self._shift_for(a, layout), out=slabs[_D])
+        values = mean_and_square(d, layout)
+        if counts:
+            assert activation is not None
+            flags = slabs[_FLAGS]
+            if activation.count_from_output is not None:
+                _flags_from_output(activation, a, flags)
+            else:
+                assert z is not None
+                flags.copy_(activation.active(z, tau))
+            values.append(torch.sum(flags, layout.sample_axes))
+        if z is not None:
+            values += mean_and_square(z, layout)
+        batch.write(SUM, values)
+        last = SUM + len(values)
+        if not batch.finite(SUM, last):
+            self._add_masked(a, layout, z, activation, tau, active_from_output, slabs)
+            return
+        if self.cross_index is not None:
+            self._add_cross(d, layout, n)
+        batch.add_to(self._totals_block(SUM, last), SUM, last, n)
         self._rows += n
         if z is not None:
             self._z_rows += n
-        if cross is not None:
-            self._cross_rows += n
-            self.cross_sum.add_(batch[SUM] if self.cross_is_all else batch[SUM][self.cross_index])
-            self.cross_prod.add_(cross)
+
+    def _add_cross(self, d: Tensor, layout: Layout, n: int) -> None:
+        """Cross products of a finite batch; they wait in the Gram buffer (see GRAM_BATCHES)."""
+        matrix = layout.as_matrix(d)
+        mean = self._batch.rows[SUM]
+        if not self.cross_is_all:
+            matrix = matrix[:, self.cross_index]
+            mean = mean[self.cross_index]
+        if not self._gram.fits(matrix):
+            self._fold_gram()
+        self._gram.add(matrix)
+        self.cross_sum.add_(mean, alpha=n)
+        self._cross_rows += n
+        self._gram_batches += 1
+        if self._gram_batches == GRAM_BATCHES:
+            self._fold_gram()
+
+    def _add_masked(
+        self,
+        a: Tensor,
+        layout: Layout,
+        z: Tensor | None,
+        activation: Activation | None,
+        tau: float,
+        active_from_output: bool,
+        slabs: tuple[Tensor, ...],
+    ) -> None:
+        """The batch held NaN or Inf: reduce it again, counting them and leaving them out."""
+        self._add_output_masked(a, layout)
+        if z is not None:
+            assert activation is not None
+            self._add_preactivation_masked(z, layout, activation, tau)
+        elif active_from_output:
+            assert activation is not None
+            _flags_from_output(activation, a, slabs[_FLAGS])
+            flags = torch.nan_to_num(slabs[_FLAGS], nan=0.0)
+            self.moments[ACTIVE].add_(flags.sum(layout.sample_axes))
 
     def add_preactivation(
-        self, z: Tensor, layout: Layout, activation: Activation, tau: float, count_active: bool
+        self,
+        z: Tensor,
+        layout: Layout,
+        activation: Activation,
+        tau: float,
+        count_active: bool,
+        workspace: Workspace | None = None,
     ) -> bool:
         """Fold in ``z`` alone (in-place sites, before the op overwrites it).
 
         Returns True when the active count is left for ``add(..., active_from_output=True)``:
         only when ``count_active`` is False and the batch held no NaN or Inf.
         """
-        self.check_units(layout)
-        z = _floating(z)
-        dims = layout.sample_axes
-        batch = self._batch_for(z)
-        torch.sum(z, dims, out=batch[Z_SUM])
-        torch.sum(z * z, dims, out=batch[Z_SUMSQ])
-        first = ACTIVE if count_active else Z_SUM
+        if layout.units != self.units:
+            self.check_units(layout)
+        n = z.numel() // self.units
+        if n == 0:
+            return False
+        z = _readable(z)
+        batch = self._batch
+        batch.prepare(z)
+        values = []
         if count_active:
-            torch.sum(activation.active(z, tau), dims, out=batch[ACTIVE])
-        if not _finite(batch[Z_SUM:]):
+            flags = slabs_like(workspace, z, 1)[0]
+            flags.copy_(activation.active(z, tau))
+            values.append(torch.sum(flags, layout.sample_axes))
+        values += mean_and_square(z, layout)
+        first = ACTIVE if count_active else Z_SUM
+        batch.write(first, values)
+        if not batch.finite(first, Z_SUMSQ + 1):
             self._add_preactivation_masked(z, layout, activation, tau)
             return False
-        self.moments[first:].add_(batch[first:])
-        self._z_rows += z.numel() // self.units
+        batch.add_to(self._totals_block(first, Z_SUMSQ + 1), first, Z_SUMSQ + 1, n)
+        self._z_rows += n
         return not count_active
-
-    def _fill_preactivation(
-        self, z: Tensor, dims: tuple[int, ...], activation: Activation, tau: float, a: Tensor
-    ) -> None:
-        batch = self._batch
-        torch.sum(z, dims, out=batch[Z_SUM])
-        torch.sum(z * z, dims, out=batch[Z_SUMSQ])
-        if activation.count_from_output is not None:
-            torch.sum(activation.count_from_output(a), dims, out=batch[ACTIVE])
-        else:
-            torch.sum(activation.active(z, tau), dims, out=batch[ACTIVE])
-
-    def _cross(self, d: Tensor, layout: Layout) -> Tensor | None:
-        if self.cross_index is None:
-            return None
-        matrix = layout.as_matrix(d)
-        sub = matrix if self.cross_is_all else matrix[:, self.cross_index]
-        return sub.T @ sub
 
     def _add_output_masked(self, a: Tensor, layout: Layout) -> None:
         dims = layout.sample_axes
@@ -373,10 +484,21 @@ def _zeros(device: torch.device | str):
     return zeros
 
 
-def _floating(x: Tensor) -> Tensor:
-    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+_FLOATS = (torch.float32, torch.float64)
 
 
-def _finite(block: Tensor) -> bool:
-    """One scalar check: any NaN or Inf in a batch makes some per-unit sum non-finite."""
-    return math.isfinite(block.sum().item())
+def _readable(x: Tensor) -> Tensor:
+    """The tensor as reduced: floating point, outside autograd (hooks may run in training)."""
+    if x.requires_grad:
+        x = x.detach()
+    return x if x.dtype in _FLOATS else x.float()
+
+
+def _flags_from_output(activation: Activation, a: Tensor, out: Tensor) -> None:
+    """1 where the unit is active, from the output (the activation's shortcut); ``torch.sign``,
+    the shortcut of ReLU, Abs and Han, writes straight into scratch memory."""
+    count = activation.count_from_output
+    if count is torch.sign:
+        torch.sign(a, out=out)
+    else:
+        out.copy_(count(a))

@@ -152,7 +152,8 @@ def describe(settings: Mapping[str, Any], planned: int) -> str:
         f"{planned} models: {families} at depths {depths}, {settings.get('seeds')} seeds each, "
         f"at a budget of {settings.get('params'):,} parameters; "
         f"{settings.get('steps'):,} steps of {settings.get('optimizer')} "
-        f"(lr {settings.get('lr')}, batch {settings.get('batch_size')})."
+        f"(lr {settings.get('lr')}, batch {settings.get('batch_size')}); "
+        f"each model at most {float(settings.get('tolerance', 0.05)):.0%} under the budget."
     )
 
 
@@ -213,10 +214,9 @@ def build_comparison_page(data: ComparisonData, *, title: str | None = None) -> 
     init.figure(
         metric_against_depth(frame, "pieces_per_line", "pieces per line at initialisation"),
         "pieces_per_line",
-        "Pieces of the activation pattern along random segments through the probe inputs, at "
-        "initialisation. The pattern records which units are active; Abs and Han units are "
-        "active on both sides of 0 (slope -1 or 1), so for Han it never changes and the count "
-        "is 1 by this definition, whatever the function looks like.",
+        "Linear pieces the network draws along random segments through the probe inputs, at "
+        "initialisation: one more than the number of changes of its activation pattern (for "
+        "Abs and Han units, which side of 0 each pre-activation is on).",
     )
 
     trained = page.section("After training")

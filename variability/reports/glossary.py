@@ -24,8 +24,8 @@ GLOSSARY: dict[str, str] = {
     "as collapse.",
     "V3": "mean absolute third difference of the standardised output over a regular grid of the "
     "input box: how wiggly the function drawn by the network is.",
-    "Pieces per line": "along random segments between inputs, how many pieces the activation "
-    "pattern cuts each segment into (for ReLU networks, its linear pieces).",
+    "Pieces per line": "along random segments between inputs, how many linear pieces the "
+    "network draws on each segment: one more than the changes of its activation pattern.",
     "Parameter budget": "every family gets the largest width whose trainable parameter count "
     "does not exceed the budget at each depth; the exact counts are in the table, since deep "
     "narrow models cannot all hit the budget exactly.",
