@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from .conftest import invoke
 
 
@@ -38,3 +40,17 @@ def test_bad_names_and_options_are_one_line_errors(tmp_path):
         "holds no comparison",
     )
     assert not (tmp_path / "report").exists()
+
+
+def test_the_docs_describe_every_reproduction_and_the_readme_links_them():
+    from pathlib import Path
+
+    from variability.reproductions import REPRODUCTIONS
+
+    root = Path(__file__).resolve().parents[2]
+    docs = (root / "docs" / "reproductions.md").read_text(encoding="utf-8")
+    for name in REPRODUCTIONS:
+        assert f"`variability reproduce {name}`" in docs, name
+    for image in re.findall(r"\]\((images/reproductions/[^)]+)\)", docs):
+        assert (root / "docs" / image).read_bytes().startswith(b"\x89PNG"), image
+    assert "(docs/reproductions.md)" in (root / "README.md").read_text(encoding="utf-8")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pandas as pd
 
 from variability.reproductions.variability_depth import peak_shape
 
-from .conftest import assert_report
+from .conftest import assert_report, invoke
 
 NAME = "variability-depth"
 
@@ -77,3 +78,17 @@ def test_rises_peaks_and_falls_only_for_an_interior_peak():
     assert peak_shape(rows([0.1, 0.3, 0.2])) == (2, True)
     assert peak_shape(rows([0.1, 0.2, 0.3])) == (4, False)  # still rising at the deepest
     assert peak_shape(rows([0.3, 0.2, 0.1])) == (1, False)  # falls from the start
+
+
+def test_two_worker_processes_give_the_same_records_as_one(smoke, tmp_path):
+    """The spawned workers' path: jobs pickle, results come back in job order, and every model's
+    figures are those of the in-process run (each model's randomness is its own seed)."""
+    one = {(r["kind"], r["depth"], r["seed"]): r for r in smoke(NAME).records}
+    result = invoke(
+        "reproduce", NAME, "--smoke", "--seeds", 1, "--workers", 2, "--out", tmp_path, "--quiet"
+    )
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    two = json.loads((tmp_path / "results.json").read_text())["records"]
+    assert len(two) == 9
+    for record in two:
+        assert record == one[(record["kind"], record["depth"], record["seed"])]

@@ -373,7 +373,8 @@ def run(options: Options, advance: Advance) -> Outcome:
         reference_label="published (chosen on test)",
     )
     long_rows = []
-    for record in records:
+    order = {m.key: i for i, m in enumerate(models())}
+    for record in sorted(records, key=lambda r: (order[r["model"]], r["seed"])):
         pick = chosen[(record["model"], "val")]
         if record["lr"] != pick.lr:
             continue
