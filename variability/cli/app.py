@@ -8,6 +8,7 @@ from variability import __version__
 from variability.cli.compare import compare
 from variability.cli.probe import probe
 from variability.cli.report import report
+from variability.cli.reproduce import reproduce
 from variability.cli.train import train
 
 app = typer.Typer(
@@ -39,6 +40,7 @@ app.command(no_args_is_help=True)(probe)
 app.command()(compare)
 app.command()(train)
 app.command(no_args_is_help=True)(report)
+app.command(no_args_is_help=True)(reproduce)
 
 
 def main() -> None:

@@ -1,0 +1,128 @@
+"""Run independent jobs (a model to probe or train) one per single-threaded worker process.
+
+The models of the reproductions are tiny: a step costs per-operation overhead, not arithmetic, so
+a second intra-op thread buys nothing, and on a shared machine its spin-waiting slows everything
+(docs/benchmarks.md has the measurements). Each job therefore runs with one thread, and
+independent jobs run side by side in spawned processes, one per core: the process handling of
+``variability compare`` (``variability.runs.cell``: workers that do not re-import the calling
+script and die with it). Results come back in the order of the jobs, whatever order they finish
+in; every job's randomness is its own seed, so the results do not depend on the number of
+workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import pickle
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any, TypeVar
+
+import torch
+
+from variability.errors import UserError
+from variability.runs.cell import _die_with, _main_module_hidden, intra_op_threads, worker_count
+
+Job = TypeVar("Job")
+
+
+@contextlib.contextmanager
+def single_thread(device: torch.device) -> Iterator[None]:
+    """One intra-op thread while on the CPU (restored after)."""
+    with intra_op_threads(1) if device.type == "cpu" else contextlib.nullcontext():
+        yield
+
+
+def run_jobs(
+    function: Callable[[Job], Any],
+    jobs: Sequence[Job],
+    *,
+    device: torch.device,
+    workers: int | None = None,
+    on_done: Callable[[Job, Any], None] | None = None,
+) -> list[Any]:
+    """``[function(job) for job in jobs]``, in ``workers`` processes; ``on_done`` as each ends.
+
+    ``function`` must be a module-level function and the jobs picklable. Workers default to
+    one per core on the CPU (at most 8) and one on a GPU; with one worker everything runs in
+    this process. The first error stops new jobs from starting and is raised once the running
+    ones have ended.
+    """
+    jobs = list(jobs)
+    count = worker_count(workers, device, len(jobs))
+    results: list[Any] = [None] * len(jobs)
+    if count <= 1:
+        with single_thread(device):
+            for index, job in enumerate(jobs):
+                results[index] = function(job)
+                if on_done is not None:
+                    on_done(job, results[index])
+        return results
+    context = multiprocessing.get_context("spawn")
+    waiting = list(enumerate(jobs))
+    running: dict[Future[Any], int] = {}
+    error: BaseException | None = None
+    pool = ProcessPoolExecutor(
+        count, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
+    )
+    try:
+        while waiting or running:
+            while waiting and len(running) < count and error is None:
+                index, job = waiting.pop(0)
+                with _main_module_hidden():  # submit starts the worker processes
+                    running[pool.submit(call, function, job)] = index
+            ended, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in ended:
+                index = running.pop(future)
+                try:
+                    results[index] = future.result()
+                except BaseException as failure:
+                    error = error or failure
+                    waiting.clear()
+                    continue
+                if on_done is not None:
+                    on_done(jobs[index], results[index])
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    if error is not None:
+        raise error
+    return results
+
+
+class WorkerError(RuntimeError):
+    """An error raised in a worker that could not travel back as itself (it does not pickle)."""
+
+
+class WorkerUserError(UserError):
+    """A user error raised in a worker that could not travel back as itself."""
+
+
+def call(function: Callable[[Job], Any], job: Job) -> Any:
+    """``function(job)`` in a worker, with its error made fit to travel back to the parent.
+
+    Exceptions go back pickled; one that does not survive pickling (such as ``BudgetError``,
+    whose keyword-only fields pickle drops) would break the whole pool with a traceback. It is
+    replaced by one that does, with the same message: a ``UserError`` if it was a ``ValueError``
+    (the project's user errors are), so the command line still prints it as one line.
+    """
+    try:
+        return function(job)
+    except Exception as error:
+        try:
+            pickle.loads(pickle.dumps(error))
+        except Exception:
+            kind = WorkerUserError if isinstance(error, ValueError) else WorkerError
+            raise kind(str(error) or type(error).__name__) from None
+        raise
+
+
+def _start_worker(parent: int) -> None:
+    _die_with(parent)
+    torch.set_num_threads(1)
+
+
+__all__ = ["WorkerError", "WorkerUserError", "call", "run_jobs", "single_thread"]
