@@ -4,8 +4,9 @@ MLP of 20 hidden layers of width 256 (ReLU), batch 1024, CPU, no gradients. Each
 variant's forward pass once, in turn, so that load on the machine falls on all of them alike; the
 figure is the median over rounds of each variant's time divided by the bare forward's time in the
 same round. Hooks are installed before and removed after each timed forward pass (a probe stays
-attached over many batches; attaching is timed once, apart). A naive probe (one hook, and one
-reduction, per figure) runs beside the fused one for reference.
+attached over many batches; attaching is timed once, apart). The probe runs with its compiled
+one-pass kernel (probes/kernels.py) and, beside it, with PyTorch operations alone; a naive probe
+(one hook, and one reduction, per figure) runs beside them for reference.
 
     python benchmarks/bench_probe_speed.py [--rounds 60]
 """
@@ -13,6 +14,7 @@ reduction, per figure) runs beside the fused one for reference.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import statistics
 import time
@@ -21,6 +23,7 @@ import torch
 from torch import nn
 
 from variability import Probe
+from variability.probes import kernels
 
 
 def mlp(depth: int = 20, width: int = 256) -> nn.Sequential:
@@ -90,11 +93,24 @@ def main() -> None:
 
         return Hooks(attach, lambda: naive.pop(redundancy).close())
 
+    def torch_ops(probe: Probe) -> Hooks:
+        def attach() -> None:
+            kernels.ENABLED = False
+            probe.attach()
+
+        def detach() -> None:
+            probe.detach()
+            kernels.ENABLED = True
+
+        return Hooks(attach, detach)
+
     nothing = Hooks(lambda: None, lambda: None)
     variants = {
         "bare forward": nothing,
         "Probe, no redundancy": Hooks(fused.attach, fused.detach),
         "Probe, with redundancy": Hooks(fused_red.attach, fused_red.detach),
+        "  same, PyTorch ops, no red.": torch_ops(fused),
+        "  same, PyTorch ops, with red.": torch_ops(fused_red),
         "naive hooks, no redundancy": naive_hooks(False),
         "naive hooks, with redundancy": naive_hooks(True),
     }
@@ -123,6 +139,8 @@ def main() -> None:
         f"MLP depth 20 width 256, batch {args.batch}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, OMP_WAIT_POLICY {policy}, {args.rounds} rounds"
     )
+    compiled = "numba " + importlib.metadata.version("numba") if kernels.compiled() else "none"
+    print(f"compiled kernel: {compiled}")
     print(f"{'variant':<30} {'median ms':>10} {'ratio to bare':>14}")
     for name, values in times.items():
         ratio = statistics.median(v / b for v, b in zip(values, base, strict=True))

@@ -28,3 +28,15 @@ def make_hand_model():
 @pytest.fixture
 def hand_inputs() -> torch.Tensor:
     return torch.tensor([[-1.0], [0.0], [1.0], [2.0]])
+
+
+@pytest.fixture(params=["compiled", "pytorch"])
+def reduction(request, monkeypatch):
+    """Run a test once with the compiled kernel (probes/kernels.py) and once with PyTorch ops."""
+    from variability.probes import kernels
+
+    if request.param == "pytorch":
+        monkeypatch.setattr(kernels, "ENABLED", False)
+    elif kernels.compiled() is None:
+        pytest.fail("numba does not import: it is a dependency of the package")
+    return request.param

@@ -12,6 +12,9 @@ from torch import nn
 
 from variability import Probe
 
+# Each test runs with the compiled kernel and with PyTorch's reductions (conftest.reduction).
+pytestmark = pytest.mark.usefixtures("reduction")
+
 MEANS = torch.tensor([1e3, 1e3, 250.0, 3e3, 1.0, 1e3])
 STDS = torch.tensor([1e-3, 2e-3, 1e-4, 5e-3, 1e-6, 0.0])
 

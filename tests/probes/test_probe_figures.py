@@ -15,6 +15,9 @@ import torch
 
 from variability import SCHEMA_VERSION, Probe, probe_model
 
+# Each test runs with the compiled kernel and with PyTorch's reductions (conftest.reduction).
+pytestmark = pytest.mark.usefixtures("reduction")
+
 V_SITE = math.sqrt(0.875 / 1.75)
 SHIFT = (2 * 0.5 / math.sqrt(1.5) + 1.0 + 1.0) / 4
 CORR = 0.1875 / math.sqrt(0.6875 * 0.1875)

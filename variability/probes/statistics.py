@@ -24,9 +24,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from variability.probes import kernels
 from variability.probes.activations import Activation
 from variability.probes.batch_rows import BatchRows
 from variability.probes.errors import ProbeError
@@ -125,6 +127,11 @@ class SiteStatistics:
         self._batch = BatchRows(rows, units, ACTIVE, device)
         self._totals: dict[tuple[int, int], Tensor] = {}
         self._totals_of: Tensor | None = None
+        # The compiled kernel's per-batch sums (float64), and views of them by rows.
+        self._sums = np.zeros((kernels.ROWS, units))
+        self._sums_rows = torch.from_numpy(self._sums)
+        self._sums_blocks: dict[tuple[int, int], Tensor] = {}
+        self._zero_shift: Tensor | None = None
 
     def _totals_block(self, first: int, last: int) -> Tensor:
         """Rows ``first:last`` of the float64 totals (cached while ``moments`` is the same)."""
@@ -298,6 +305,9 @@ class SiteStatistics:
             z = _readable(z)
             if z.dtype != a.dtype:
                 z = z.to(a.dtype)
+        if kernels.fits(a, layout, z):
+            self._add_compiled(a, layout, z, activation, tau, active_from_output, workspace)
+            return
         batch = self._batch
         batch.prepare(a)
         counts = z is not None or active_from_output
@@ -321,23 +331,71 @@ class SiteStatistics:
             self._add_masked(a, layout, z, activation, tau, active_from_output, slabs)
             return
         if self.cross_index is not None:
-            self._add_cross(d, layout, n)
+            self._add_cross(d, layout, n, batch.rows[SUM], n)
         batch.add_to(self._totals_block(SUM, last), SUM, last, n)
         self._rows += n
         if z is not None:
             self._z_rows += n
 
-    def _add_cross(self, d: Tensor, layout: Layout, n: int) -> None:
-        """Cross products of a finite batch; they wait in the Gram buffer (see GRAM_BATCHES)."""
+    def _add_compiled(
+        self,
+        a: Tensor,
+        layout: Layout,
+        z: Tensor | None,
+        activation: Activation | None,
+        tau: float,
+        active_from_output: bool,
+        workspace: Workspace | None,
+    ) -> None:
+        """``add`` by the compiled kernel (kernels.py): one pass over ``a`` and ``z``."""
+        n = a.numel() // self.units
+        shift = self._shift_for(a, layout)
+        if not kernels.reduce_batch(a, z, self._shift_cast, layout, self._sums):
+            slabs = slabs_like(workspace, a, 2)
+            self._add_masked(a, layout, z, activation, tau, active_from_output, slabs)
+            return
+        sums = self._sums_rows
+        counts = z is not None or active_from_output
+        if counts and activation.count_from_output is not torch.sign:
+            # The kernel counts a != 0 (the sign of a >= 0): other activations count by their rule.
+            flags = slabs_like(workspace, a, 1)[0]
+            if activation.count_from_output is not None:
+                _flags_from_output(activation, a, flags)
+            else:
+                flags.copy_(activation.active(z, tau))
+            sums[ACTIVE].copy_(torch.sum(flags, layout.sample_axes))
+        last = ACTIVE + 1 if counts else SUMSQ + 1
+        if z is not None:
+            last = Z_SUMSQ + 1
+        if self.cross_index is not None:
+            d = torch.sub(a, shift, out=slabs_like(workspace, a, 1)[0])
+            self._add_cross(d, layout, n, sums[SUM], 1)
+        self._totals_block(SUM, last).add_(self._sums_block(SUM, last))
+        self._rows += n
+        if z is not None:
+            self._z_rows += n
+
+    def _sums_block(self, first: int, last: int) -> Tensor:
+        """Rows ``first:last`` of the kernel's sums (a cached view: slicing costs a call)."""
+        block = self._sums_blocks.get((first, last))
+        if block is None:
+            block = self._sums_blocks[first, last] = self._sums_rows[first:last]
+        return block
+
+    def _add_cross(
+        self, d: Tensor, layout: Layout, n: int, batch_values: Tensor, weight: float
+    ) -> None:
+        """Cross products of a finite batch; they wait in the Gram buffer (see GRAM_BATCHES).
+        ``batch_values * weight`` is the batch's per-unit sum of ``d``."""
         matrix = layout.as_matrix(d)
-        mean = self._batch.rows[SUM]
+        values = batch_values
         if not self.cross_is_all:
             matrix = matrix[:, self.cross_index]
-            mean = mean[self.cross_index]
+            values = values[self.cross_index]
         if not self._gram.fits(matrix):
             self._fold_gram()
         self._gram.add(matrix)
-        self.cross_sum.add_(mean, alpha=n)
+        self.cross_sum.add_(values, alpha=weight)
         self._cross_rows += n
         self._gram_batches += 1
         if self._gram_batches == GRAM_BATCHES:
@@ -384,6 +442,10 @@ class SiteStatistics:
         if n == 0:
             return False
         z = _readable(z)
+        if kernels.fits(z, layout):
+            return self._add_preactivation_compiled(
+                z, layout, activation, tau, count_active, workspace
+            )
         batch = self._batch
         batch.prepare(z)
         values = []
@@ -399,6 +461,30 @@ class SiteStatistics:
             return False
         batch.add_to(self._totals_block(first, Z_SUMSQ + 1), first, Z_SUMSQ + 1, n)
         self._z_rows += n
+        return not count_active
+
+    def _add_preactivation_compiled(
+        self,
+        z: Tensor,
+        layout: Layout,
+        activation: Activation,
+        tau: float,
+        count_active: bool,
+        workspace: Workspace | None,
+    ) -> bool:
+        """``add_preactivation`` by the compiled kernel: sums of ``z`` and ``z^2`` in one pass."""
+        zero = self._zero_shift
+        if zero is None or zero.dtype != z.dtype:
+            zero = self._zero_shift = torch.zeros(self.units, dtype=z.dtype)
+        if not kernels.reduce_batch(z, None, zero, layout, self._sums):
+            self._add_preactivation_masked(z, layout, activation, tau)
+            return False
+        self._totals_block(Z_SUM, Z_SUMSQ + 1).add_(self._sums_block(SUM, SUMSQ + 1))
+        if count_active:
+            flags = slabs_like(workspace, z, 1)[0]
+            flags.copy_(activation.active(z, tau))
+            self.moments[ACTIVE].add_(torch.sum(flags, layout.sample_axes))
+        self._z_rows += z.numel() // self.units
         return not count_active
 
     def _add_output_masked(self, a: Tensor, layout: Layout) -> None:
