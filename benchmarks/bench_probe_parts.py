@@ -3,8 +3,9 @@
 Width 256, batch 1024, float32, CPU: the 256 x 256 layer; the probe's per-unit sums by the
 compiled kernel and by PyTorch operations; the cross products of the redundancy figure as the
 probe takes them (lower triangle in block columns), as a full product, and as BLAS ``ssyrk``
-(SciPy's OpenBLAS). Each part runs in turn, round after round; printed: median microseconds.
-Explains docs/benchmarks.md, "Probe speed".
+(SciPy's OpenBLAS, with as many threads as torch, measured last: its threads and torch's spin
+against each other when the two alternate). Each part runs its rounds in a block after a
+warm-up; printed: the median microseconds. Explains docs/benchmarks.md, "Probe speed".
 
     python benchmarks/bench_probe_parts.py [--rounds 200] [--threads N]
 """
@@ -18,6 +19,7 @@ import time
 import numpy as np
 import torch
 from scipy.linalg import blas
+from threadpoolctl import threadpool_limits
 
 from variability.probes import kernels
 from variability.probes.gram import Gram
@@ -68,14 +70,14 @@ def main() -> None:
         for name in [n for n in parts if "compiled" in n]:
             del parts[name]
     times: dict[str, list[float]] = {name: [] for name in parts}
-    for part in parts.values():  # warm-up (and the kernel's first load)
-        for _ in range(5):
-            part()
-    for _ in range(args.rounds):
+    with threadpool_limits(limits=torch.get_num_threads(), user_api="blas"):
         for name, part in parts.items():
-            start = time.perf_counter()
-            part()
-            times[name].append(time.perf_counter() - start)
+            for _ in range(10):  # warm-up (and the kernel's first load)
+                part()
+            for _ in range(args.rounds):
+                start = time.perf_counter()
+                part()
+                times[name].append(time.perf_counter() - start)
     print(f"width 256, batch 1024, float32, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {args.rounds} rounds")  # fmt: skip
     for name, values in times.items():

@@ -9,9 +9,12 @@ from variability import Probe
 from variability.probes import kernels
 from variability.probes.layout import layout_of
 
-pytestmark = pytest.mark.skipif(
-    kernels.compiled() is None, reason="numba does not import (it is a dependency: install it)"
-)
+
+@pytest.fixture(autouse=True)
+def compiled_kernels(monkeypatch):
+    """On, whatever VARIABILITY_KERNELS says; numba is a dependency, so it must import."""
+    assert kernels.compiled() is not None, "numba does not import: it is a dependency"
+    monkeypatch.setattr(kernels, "ENABLED", True)
 
 
 def float64_sums(a: torch.Tensor, z: torch.Tensor | None, shift: torch.Tensor, unit_axis: int):

@@ -70,6 +70,8 @@ class Layout:
 
     def first_sample(self, x: Tensor) -> Tensor:
         """The per-unit values at the first sample (index 0 along every sample axis)."""
+        if self.unit_axis == self.ndim - 1:
+            return x[(0,) * (self.ndim - 1)]
         return x[tuple(slice(None) if i == self.unit_axis else 0 for i in range(self.ndim))]
 
 

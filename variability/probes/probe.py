@@ -119,7 +119,20 @@ class Probe:
     # --- lifecycle -----------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget everything gathered so far (sites stay)."""
+        """Forget everything gathered so far (sites stay).
+
+        The statistics objects are kept aside, cleared, and taken again by the sites that run
+        next (a Monitor resets at every recorded step).
+        """
+        spare: dict[tuple[int, int], SiteStatistics] = getattr(self, "_spare", {})
+        for key, entry in getattr(self, "_entries", {}).items():
+            spare[key] = entry.stats
+        self._spare = spare
+        output = getattr(self, "_output", None)
+        if output is not None:
+            self._spare_output = output.stats
+        elif not hasattr(self, "_spare_output"):
+            self._spare_output = None
         self._entries: dict[tuple[int, int], _Entry] = {}
         self._output: _Entry | None = None
         self._calls = [0] * len(self.sites)
@@ -187,7 +200,11 @@ class Probe:
             a = as_site_tensor(a)
             self._samples += a.shape[0]
             if self._output is None:
-                stats = self._new_stats(self._layout(a), preactivation=False, device=a.device)
+                layout = self._layout(a)
+                stats = _reusable(self._spare_output, layout, False, a.device, self.redundancy)
+                self._spare_output = None
+                if stats is None:
+                    stats = self._new_stats(layout, preactivation=False, device=a.device)
                 self._output = _Entry(_OUTPUT_SITE, 0, -1, stats)
             entry = self._output
             entry.stats.add(a, self._layout(a), workspace=self._workspace)
@@ -279,7 +296,13 @@ class Probe:
         entry = self._entries.get(key)
         if entry is None:
             site = self.sites[index]
-            stats = self._new_stats(self._layout(x), site.activation is not None, x.device)
+            layout = self._layout(x)
+            preactivation = site.activation is not None
+            stats = _reusable(
+                self._spare.pop(key, None), layout, preactivation, x.device, self.redundancy
+            )
+            if stats is None:
+                stats = self._new_stats(layout, preactivation, x.device)
             entry = _Entry(site, call, len(self._entries), stats)
             self._entries[key] = entry
         return entry
@@ -298,27 +321,56 @@ class Probe:
 
     def state(self) -> ProbeState:
         """A copy of the sufficient statistics gathered so far, mergeable with others."""
+        return self._state(copy=True)
+
+    def _state(self, *, copy: bool) -> ProbeState:
+        """The statistics gathered so far, copied or (to compute figures at once) shared."""
         repeated = {index for index, call in self._entries if call > 0}
-        entries = sorted(self._entries.values(), key=lambda e: e.order)
+        entries = sorted(self._entries.items(), key=lambda item: item[1].order)
         records = []
-        for entry in entries:
+        for (index, _), entry in entries:
             name = entry.site.name
-            if self.sites.index(entry.site) in repeated:
+            if index in repeated:
                 name = f"{name}[{entry.call}]"
-            records.append(SiteRecord(name, entry.site.kind, entry.site.source, entry.stats.copy()))
+            stats = entry.stats.copy() if copy else entry.stats
+            records.append(SiteRecord(name, entry.site.kind, entry.site.source, stats))
         output = None
         if self._output is not None:
-            output = SiteRecord(OUTPUT, OUTPUT, OUTPUT, self._output.stats.copy())
+            stats = self._output.stats.copy() if copy else self._output.stats
+            output = SiteRecord(OUTPUT, OUTPUT, OUTPUT, stats)
         seen = {index for index, _ in self._entries}
         unused = tuple(s.name for i, s in enumerate(self.sites) if i not in seen)
         return ProbeState(records, output, self._samples, unused)
 
     def results(self, *, distributed: bool = False, group: Any = None) -> ProbeResults:
-        """Figures of every site; with ``distributed=True`` merged over all ranks (collective)."""
-        state = self.state()
+        """Figures of every site; with ``distributed=True`` merged over all ranks (collective).
+
+        The figures are computed from the live statistics (no copy: a Monitor asks for them at
+        every recorded step); merging over ranks works on copies.
+        """
         if distributed:
-            state = state.all_reduced(group)
-        return state.results(self.thresholds)
+            return self._state(copy=True).all_reduced(group).results(self.thresholds)
+        return self._state(copy=False).results(self.thresholds)
+
+
+def _reusable(
+    stats: SiteStatistics | None,
+    layout: Layout,
+    preactivation: bool,
+    device: torch.device,
+    redundancy: bool,
+) -> SiteStatistics | None:
+    """A spare statistics object, cleared, if it has the structure a new one would have."""
+    if (
+        stats is None
+        or stats.units != layout.units
+        or (stats.cross_index is not None) != redundancy
+        or stats.has_preactivation != preactivation
+        or stats.count.device != device
+    ):
+        return None
+    stats.clear()
+    return stats
 
 
 _OUTPUT_SITE = Site(OUTPUT, nn.Identity(), activation=None, inplace=False, source=OUTPUT)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from variability.probes import figures
-from variability.probes.statistics import SiteStatistics
+from variability.probes.statistics import ACTIVE, SUM, SUMSQ, Z_SUM, Z_SUMSQ, SiteStatistics
 from variability.probes.thresholds import Thresholds
 
 SCHEMA_VERSION = 1
@@ -74,18 +74,28 @@ def summarise_site(
     stats: SiteStatistics,
     thresholds: Thresholds,
 ) -> SiteResult:
-    """Turn one site's sufficient statistics into its figures (DEFINITIONS.md)."""
-    count = stats.count.detach().cpu().double().numpy()
+    """Turn one site's sufficient statistics into its figures (DEFINITIONS.md).
+
+    A Monitor recording every step calls this for every site at every step: the moment rows are
+    read as one array, and units never seen are only filtered out when there are any.
+    """
+    stats.flush()
+    moments = _numpy(stats.moments)
+    count = _numpy(stats.count)
     seen = count > 0
-    n = np.where(seen, count, 1.0)
-    mean_shifted = stats.sum.cpu().numpy() / n
-    variance = np.maximum(stats.sumsq.cpu().numpy() / n - mean_shifted**2, 0.0)
-    mean = stats.shift.cpu().numpy() + mean_shifted
-    mean_square = variance + mean**2
-    var_seen, msq_seen = variance[seen], mean_square[seen]
-    v = figures.variability(var_seen, msq_seen) if seen.any() else float("nan")
+    all_seen = bool(seen.all())
+    n = count if all_seen else np.where(seen, count, 1.0)
+    mean_shifted = moments[SUM] / n
+    variance = np.maximum(moments[SUMSQ] / n - mean_shifted * mean_shifted, 0.0)
+    mean = _numpy(stats.shift) + mean_shifted
+    mean_square = variance + mean * mean
+    units_seen = count.size if all_seen else int(seen.sum())
+    var_seen, msq_seen = (
+        (variance, mean_square) if all_seen else (variance[seen], mean_square[seen])
+    )
+    v = figures.variability(var_seen, msq_seen) if units_seen else float("nan")
     constant = figures.constant_units(var_seen, msq_seen, thresholds.constant)
-    units_seen = int(seen.sum())
+    constant_count = int(np.count_nonzero(constant))
     result: dict[str, Any] = dict(
         name=name,
         kind=kind,
@@ -94,39 +104,48 @@ def summarise_site(
         units=stats.units,
         samples=int(count.max()) if count.size else 0,
         variability=v,
-        status=thresholds.status(v) if seen.any() else "no data",
-        constant_units=int(constant.sum()),
-        constant_fraction=float(constant.mean()) if units_seen else float("nan"),
+        status=thresholds.status(v) if units_seen else "no data",
+        constant_units=constant_count,
+        constant_fraction=constant_count / units_seen if units_seen else float("nan"),
         nonfinite=int(stats.nonfinite.item()),
-        rms=figures.rms(float(np.sum(msq_seen)), units_seen),
+        rms=figures.rms(float(msq_seen.sum()), units_seen),
     )
     if stats.has_preactivation:
-        z_count = stats.z_count.cpu().numpy()
-        active = stats.active.cpu().numpy()
+        z_count = _numpy(stats.z_count)
+        active = moments[ACTIVE]
         unit_ratio = figures.unit_activation_ratio(active, z_count)
         z_seen = z_count > 0
-        zn = np.where(z_seen, z_count, 1.0)
-        ratio_seen = unit_ratio[z_seen]
-        n_units = max(int(z_seen.sum()), 1)
+        z_all_seen = bool(z_seen.all())
+        zn = z_count if z_all_seen else np.where(z_seen, z_count, 1.0)
+        ratio_seen = unit_ratio if z_all_seen else unit_ratio[z_seen]
+        n_units = max(ratio_seen.size, 1)
+        dead = figures.dead_units(ratio_seen)
+        linear = figures.linear_units(ratio_seen)
+        z_mean, z_mean_square = moments[Z_SUM] / zn, moments[Z_SUMSQ] / zn
+        if not z_all_seen:
+            z_mean, z_mean_square = z_mean[z_seen], z_mean_square[z_seen]
         result.update(
             activation_ratio=_optional(figures.activation_ratio(active, z_count)),
             unit_activation_ratio=unit_ratio,
-            dead_units=figures.dead_units(ratio_seen),
-            dead_fraction=figures.dead_units(ratio_seen) / n_units,
-            linear_units=figures.linear_units(ratio_seen),
-            linear_fraction=figures.linear_units(ratio_seen) / n_units,
-            activation_shift=_optional(
-                figures.activation_shift(
-                    (stats.z_sum.cpu().numpy() / zn)[z_seen],
-                    (stats.z_sumsq.cpu().numpy() / zn)[z_seen],
-                )
-            ),
+            dead_units=dead,
+            dead_fraction=dead / n_units,
+            linear_units=linear,
+            linear_fraction=linear / n_units,
+            activation_shift=_optional(figures.activation_shift(z_mean, z_mean_square)),
         )
     if stats.cross_index is not None:
         result.update(_redundancy(stats, variance, mean_square, seen, thresholds))
-    if stats.grad_count.item() > 0:
-        result["gradient_rms"] = figures.rms(stats.grad_sumsq.item(), stats.grad_count.item())
+    grad_count = stats.grad_count.item()
+    if grad_count > 0:
+        result["gradient_rms"] = figures.rms(stats.grad_sumsq.item(), grad_count)
     return SiteResult(**result)
+
+
+def _numpy(x) -> np.ndarray:
+    """A float64 statistics tensor as a NumPy array (no copy on the CPU)."""
+    if x.device.type == "cpu" and not x.requires_grad:
+        return x.numpy()
+    return x.detach().cpu().numpy()
 
 
 def _redundancy(

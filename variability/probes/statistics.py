@@ -22,6 +22,7 @@ Why this shape:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -116,11 +117,13 @@ class SiteStatistics:
         self._rows = 0
         self._z_rows = 0
         self._cross_rows = 0
+        self._grad_values = 0
         # Batches whose cross products wait in the Gram buffer, and whether only the lower
         # triangle of cross_prod holds the totals (both resolved by flush).
         self._gram_batches = 0
         self._cross_lower = False
         self._shift_cast: Tensor | None = None
+        self._shift_buffer: Tensor | None = None
         self._shift_view: Tensor | None = None
         self._shift_layout: Layout | None = None
         self._gram = Gram()
@@ -187,6 +190,9 @@ class SiteStatistics:
         if self._cross_rows:
             self.cross_count.add_(self._cross_rows)
             self._cross_rows = 0
+        if self._grad_values:
+            self.grad_count.add_(self._grad_values)
+            self._grad_values = 0
         self._fold_gram()
         if self._cross_lower:
             lower = self.cross_prod.tril()
@@ -199,6 +205,21 @@ class SiteStatistics:
             self._gram.fold_into(self.cross_prod)
             self._gram_batches = 0
             self._cross_lower = True
+
+    def clear(self) -> None:
+        """Forget every batch, as a new object would, but keep the memory (a Monitor starts over
+        at every recorded step, and allocating a site's tensors costs more than zeroing them)."""
+        for name in self.field_names():
+            getattr(self, name).zero_()
+        self._rows = self._z_rows = self._cross_rows = self._grad_values = 0
+        self._gram_batches = 0
+        self._cross_lower = False
+        if self._gram.buffer is not None:
+            self._gram.buffer.zero_()
+        self.initialised = False
+        self._shift_cast = None
+        self._shift_view = None
+        self._shift_layout = None
 
     def tensors(self) -> Iterator[tuple[str, Tensor]]:
         self.flush()
@@ -235,20 +256,34 @@ class SiteStatistics:
                 "a site must keep its number of units across batches"
             )
 
-    def _init_shift(self, a: Tensor, layout: Layout) -> None:
+    def _init_shift(self, a: Tensor, layout: Layout, check: bool = True) -> None:
+        """The first sample becomes the reference value (the first finite one per unit, if
+        ``check`` finds a NaN or Inf there; the compiled path checks after its pass instead)."""
         first = layout.first_sample(a)
-        if not bool(torch.isfinite(first).all()):
+        if check and not math.isfinite(float(first.sum())):  # NaN/Inf, or a sum past the range
             matrix = layout.as_matrix(a)
             finite = torch.isfinite(matrix)
             row = torch.argmax(finite.to(torch.uint8), dim=0)
             candidate = matrix.gather(0, row.unsqueeze(0)).squeeze(0)
             first = torch.where(finite.any(0), candidate, torch.zeros_like(candidate))
-        self.shift = first.detach().to(torch.float64)
-        self._shift_cast = None
+        first = first.detach()
+        # The data's own values, exact in its precision (no rounding check needed), copied into
+        # memory kept across clear().
+        buffer = self._shift_buffer
+        if buffer is None or buffer.dtype != first.dtype or buffer.device != first.device:
+            buffer = self._shift_buffer = torch.empty_like(
+                first, memory_format=torch.contiguous_format
+            )
+        buffer.copy_(first)
+        if self.shift.device == first.device:
+            self.shift.copy_(first)
+        else:
+            self.shift = first.to(self.shift.device, torch.float64)
+        self._shift_cast = buffer
         self._shift_view = None
         self.initialised = True
 
-    def _shift_for(self, a: Tensor, layout: Layout) -> Tensor:
+    def _shift_for(self, a: Tensor, layout: Layout, check: bool = True) -> Tensor:
         """The reference values in ``a``'s precision, shaped to broadcast against ``a``."""
         view = self._shift_view
         if (
@@ -259,7 +294,7 @@ class SiteStatistics:
         ):
             return view
         if not self.initialised:
-            self._init_shift(a, layout)
+            self._init_shift(a, layout, check)
         shift = self._shift_cast
         if shift is None or shift.dtype != a.dtype or shift.device != a.device:
             # The reference value came from the data, so it is exact in the data's precision
@@ -349,8 +384,11 @@ class SiteStatistics:
     ) -> None:
         """``add`` by the compiled kernel (kernels.py): one pass over ``a`` and ``z``."""
         n = a.numel() // self.units
-        shift = self._shift_for(a, layout)
+        fresh = not self.initialised
+        shift = self._shift_for(a, layout, check=False)
         if not kernels.reduce_batch(a, z, self._shift_cast, layout, self._sums):
+            if fresh and not bool(torch.isfinite(self._shift_cast).all()):
+                self._init_shift(a, layout, check=True)  # the first sample held NaN or Inf
             slabs = slabs_like(workspace, a, 2)
             self._add_masked(a, layout, z, activation, tau, active_from_output, slabs)
             return
@@ -516,9 +554,14 @@ class SiteStatistics:
         self.moments[ACTIVE].add_((activation.active(z, tau) & finite).sum(dims))
 
     def add_gradient(self, grad: Tensor) -> None:
-        g = grad.detach().float()
-        self.grad_sumsq.add_(torch.sum(g * g))
-        self.grad_count.add_(g.numel())
+        """Sum of squares of a backward pass's gradient at the site: one pass (a dot product of
+        the flattened gradient with itself; its count waits in a Python int, like the rows)."""
+        g = grad.detach()
+        if g.dtype not in _FLOATS:
+            g = g.float()
+        flat = g.reshape(-1)
+        self.grad_sumsq.add_(torch.dot(flat, flat))
+        self._grad_values += flat.numel()
 
     # --- merging -------------------------------------------------------------------------------
 
