@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from variability.probes import figures
 
@@ -66,3 +67,54 @@ def test_redundancy_by_hand_and_with_excluded_units():
 def test_rms():
     assert figures.rms(8.0, 2.0) == 2.0
     assert math.isnan(figures.rms(0.0, 0.0))
+
+
+def test_results_of_many_sites_equal_the_formulas_site_by_site():
+    # results.py computes the figures of all sites at once; figures.py states them one site at a
+    # time. Sites of different widths, units never seen, dead, linear and constant units.
+    from variability.probes.results import summarise_sites
+    from variability.probes.statistics import SiteStatistics
+    from variability.probes.thresholds import Thresholds
+
+    rng = np.random.default_rng(4)
+    thresholds = Thresholds()
+    sources, expected = [], []
+    for i, units in enumerate([3, 7, 1, 12, 5]):
+        stats = SiteStatistics(units, preactivation=i != 2, cross_index=None)
+        count = rng.integers(0, 40, units).astype(float)
+        count[0] = 30.0  # every site has a unit seen
+        if units > 2:
+            count[-1] = 0.0  # and the wider ones a unit never seen
+        mean = rng.normal(size=units) * 3
+        variance = rng.uniform(0, 2, units) * (rng.uniform(size=units) > 0.3)  # some constant
+        shift = rng.normal(size=units)
+        d = mean - shift
+        stats.shift = torch.tensor(shift)
+        stats.count = torch.tensor(count)
+        stats.moments[0] = torch.tensor(count * d)
+        stats.moments[1] = torch.tensor(count * (variance + d * d))
+        stats.initialised = True
+        want = {}
+        seen = count > 0
+        msq = variance + mean**2
+        want["variability"] = figures.variability(variance[seen], msq[seen])
+        want["constant_units"] = int(figures.constant_units(variance[seen], msq[seen], 1e-3).sum())
+        if stats.has_preactivation:
+            z_count = count.copy()
+            active = np.floor(z_count * rng.choice([0.0, 0.4, 1.0], units))
+            z_mean, z_msq = rng.normal(size=units), rng.uniform(0, 3, units)
+            stats.z_count = torch.tensor(z_count)
+            stats.moments[2] = torch.tensor(active)
+            stats.moments[3] = torch.tensor(z_count * z_mean)
+            stats.moments[4] = torch.tensor(z_count * z_msq)
+            ratio = figures.unit_activation_ratio(active, z_count)
+            z_seen = z_count > 0
+            want["activation_ratio"] = figures.activation_ratio(active, z_count)
+            want["dead_units"] = figures.dead_units(ratio[z_seen])
+            want["linear_units"] = figures.linear_units(ratio[z_seen])
+            want["activation_shift"] = figures.activation_shift(z_mean[z_seen], z_msq[z_seen])
+        sources.append((f"s{i}", "relu", "module", i, stats))
+        expected.append(want)
+    for got, want in zip(summarise_sites(sources, thresholds), expected, strict=True):
+        for name, value in want.items():
+            assert getattr(got, name) == pytest.approx(value, rel=1e-12, abs=1e-15), name

@@ -1,9 +1,9 @@
-"""The formulas of DEFINITIONS.md as small pure functions of per-unit statistics.
+"""The formulas of DEFINITIONS.md as small pure functions of one site's per-unit statistics.
 
 Everything here takes NumPy arrays of per-unit moments (float64) and returns plain numbers, so the
-formulas can be checked by hand, apart from the hooks that gather the moments. A Monitor recording
-every step computes them for every site at every step, so they avoid NumPy's slower entry points
-(``np.errstate`` blocks, ``np.sum`` over ``ndarray.sum``): a few microseconds each, many times.
+formulas can be checked by hand, apart from the hooks that gather the moments. results.py computes
+the same figures for many sites at once (a Monitor recording every step needs them for every site
+at every step); tests/probes/test_figures.py checks it against these, site by site.
 """
 
 from __future__ import annotations

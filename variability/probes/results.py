@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from variability.probes import figures
-from variability.probes.statistics import ACTIVE, SUM, SUMSQ, Z_SUM, Z_SUMSQ, SiteStatistics
+from variability.probes.statistics import ACTIVE, SUM, SUMSQ, Z_SUMSQ, SiteStatistics
 from variability.probes.thresholds import Thresholds
 
 SCHEMA_VERSION = 1
@@ -66,6 +66,10 @@ def _optional(value: float) -> float | None:
     return None if value is None or math.isnan(value) else float(value)
 
 
+SiteSource = tuple[str, str, str, int, SiteStatistics]
+"""What a site's figures are made from: name, kind, source, depth and its statistics."""
+
+
 def summarise_site(
     name: str,
     kind: str,
@@ -74,71 +78,140 @@ def summarise_site(
     stats: SiteStatistics,
     thresholds: Thresholds,
 ) -> SiteResult:
-    """Turn one site's sufficient statistics into its figures (DEFINITIONS.md).
+    """Turn one site's sufficient statistics into its figures (DEFINITIONS.md)."""
+    return summarise_sites([(name, kind, source, depth, stats)], thresholds)[0]
 
-    A Monitor recording every step calls this for every site at every step: the moment rows are
-    read as one array, and units never seen are only filtered out when there are any.
+
+def summarise_sites(sources: list[SiteSource], thresholds: Thresholds) -> list[SiteResult]:
+    """The figures of many sites at once (DEFINITIONS.md; formulas in figures.py).
+
+    A Monitor recording every step asks for every site's figures at every step, and NumPy costs
+    microseconds per call whatever the size. So the per-unit arithmetic runs once over the units
+    of all sites laid end to end, and per-site sums are taken with ``np.add.reduceat``; units
+    never seen (count 0) are masked out of every sum.
     """
-    stats.flush()
-    moments = _numpy(stats.moments)
-    count = _numpy(stats.count)
-    seen = count > 0
-    all_seen = bool(seen.all())
-    n = count if all_seen else np.where(seen, count, 1.0)
-    mean_shifted = moments[SUM] / n
-    variance = np.maximum(moments[SUMSQ] / n - mean_shifted * mean_shifted, 0.0)
-    mean = _numpy(stats.shift) + mean_shifted
-    mean_square = variance + mean * mean
-    units_seen = count.size if all_seen else int(seen.sum())
-    var_seen, msq_seen = (
-        (variance, mean_square) if all_seen else (variance[seen], mean_square[seen])
-    )
-    v = figures.variability(var_seen, msq_seen) if units_seen else float("nan")
-    constant = figures.constant_units(var_seen, msq_seen, thresholds.constant)
-    constant_count = int(np.count_nonzero(constant))
-    result: dict[str, Any] = dict(
-        name=name,
-        kind=kind,
-        source=source,
-        depth=depth,
-        units=stats.units,
-        samples=int(count.max()) if count.size else 0,
-        variability=v,
-        status=thresholds.status(v) if units_seen else "no data",
-        constant_units=constant_count,
-        constant_fraction=constant_count / units_seen if units_seen else float("nan"),
-        nonfinite=int(stats.nonfinite.item()),
-        rms=figures.rms(float(msq_seen.sum()), units_seen),
-    )
-    if stats.has_preactivation:
-        z_count = _numpy(stats.z_count)
-        active = moments[ACTIVE]
-        unit_ratio = figures.unit_activation_ratio(active, z_count)
-        z_seen = z_count > 0
-        z_all_seen = bool(z_seen.all())
-        zn = z_count if z_all_seen else np.where(z_seen, z_count, 1.0)
-        ratio_seen = unit_ratio if z_all_seen else unit_ratio[z_seen]
-        n_units = max(ratio_seen.size, 1)
-        dead = figures.dead_units(ratio_seen)
-        linear = figures.linear_units(ratio_seen)
-        z_mean, z_mean_square = moments[Z_SUM] / zn, moments[Z_SUMSQ] / zn
-        if not z_all_seen:
-            z_mean, z_mean_square = z_mean[z_seen], z_mean_square[z_seen]
-        result.update(
-            activation_ratio=_optional(figures.activation_ratio(active, z_count)),
-            unit_activation_ratio=unit_ratio,
-            dead_units=dead,
-            dead_fraction=dead / n_units,
-            linear_units=linear,
-            linear_fraction=linear / n_units,
-            activation_shift=_optional(figures.activation_shift(z_mean, z_mean_square)),
+    if not sources:
+        return []
+    for *_, stats in sources:
+        stats.flush()
+    units = np.array([stats.units for *_, stats in sources])
+    starts = np.concatenate(([0], np.cumsum(units)[:-1]))
+    per_unit = _PerUnit([stats for *_, stats in sources], starts, thresholds)
+    pre = [i for i, (*_, stats) in enumerate(sources) if stats.has_preactivation]
+    gates = _Gates([sources[i][4] for i in pre]) if pre else None
+    results = []
+    for i, (name, kind, source, depth, stats) in enumerate(sources):
+        seen = int(per_unit.units_seen[i])
+        v = per_unit.variability[i] if seen else float("nan")
+        constant = int(per_unit.constant[i])
+        result: dict[str, Any] = dict(
+            name=name,
+            kind=kind,
+            source=source,
+            depth=depth,
+            units=stats.units,
+            samples=int(per_unit.samples[i]),
+            variability=v,
+            status=thresholds.status(v) if seen else "no data",
+            constant_units=constant,
+            constant_fraction=constant / seen if seen else float("nan"),
+            nonfinite=int(stats.nonfinite.item()),
+            rms=figures.rms(float(per_unit.mean_square_sum[i]), seen),
         )
-    if stats.cross_index is not None:
-        result.update(_redundancy(stats, variance, mean_square, seen, thresholds))
-    grad_count = stats.grad_count.item()
-    if grad_count > 0:
-        result["gradient_rms"] = figures.rms(stats.grad_sumsq.item(), grad_count)
-    return SiteResult(**result)
+        if gates is not None and stats.has_preactivation:
+            result.update(gates.figures(pre.index(i)))
+        if stats.cross_index is not None:
+            first, last = starts[i], starts[i] + stats.units
+            result.update(
+                _redundancy(
+                    stats,
+                    per_unit.variance[first:last],
+                    per_unit.mean_square[first:last],
+                    per_unit.seen[first:last],
+                    thresholds,
+                )
+            )
+        grad_count = stats.grad_count.item()
+        if grad_count > 0:
+            result["gradient_rms"] = figures.rms(stats.grad_sumsq.item(), grad_count)
+        results.append(SiteResult(**result))
+    return results
+
+
+class _PerUnit:
+    """Output figures of every site: per-unit moments of all sites end to end, and per-site
+    sums of them over the units seen."""
+
+    def __init__(
+        self, sites: list[SiteStatistics], starts: np.ndarray, thresholds: Thresholds
+    ) -> None:
+        count = np.concatenate([_numpy(s.count) for s in sites])
+        moments = np.concatenate([_numpy(s.moments)[SUM : SUMSQ + 1] for s in sites], axis=1)
+        shift = np.concatenate([_numpy(s.shift) for s in sites])
+        self.seen = seen = count > 0
+        n = np.where(seen, count, 1.0)
+        mean_shifted = moments[0] / n
+        variance = np.maximum(moments[1] / n - mean_shifted * mean_shifted, 0.0)
+        mean = shift + mean_shifted
+        self.variance = variance
+        self.mean_square = mean_square = variance + mean * mean
+        sums = np.add.reduceat(
+            np.stack([seen, np.where(seen, variance, 0.0), np.where(seen, mean_square, 0.0)]),
+            starts,
+            axis=1,
+        )
+        self.units_seen, variance_sum, self.mean_square_sum = sums
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.maximum(variance_sum, 0.0) / self.mean_square_sum
+            self.variability = np.where(self.mean_square_sum > 0, np.sqrt(ratio), 0.0)
+            site_rms = np.sqrt(self.mean_square_sum / np.maximum(self.units_seen, 1))
+        tolerance = np.repeat(thresholds.constant * site_rms, np.diff(np.append(starts, n.size)))
+        constant = seen & (np.sqrt(variance) <= tolerance)
+        self.constant = np.add.reduceat(constant.astype(np.int64), starts)
+        self.samples = np.maximum.reduceat(count, starts)
+
+
+class _Gates:
+    """Figures of the activation sites: activation ratios, dead and linear units, shift."""
+
+    def __init__(self, sites: list[SiteStatistics]) -> None:
+        units = np.array([s.units for s in sites])
+        self.starts = starts = np.concatenate(([0], np.cumsum(units)[:-1]))
+        self.ends = starts + units
+        z_count = np.concatenate([_numpy(s.z_count) for s in sites])
+        rows = np.concatenate([_numpy(s.moments)[ACTIVE : Z_SUMSQ + 1] for s in sites], axis=1)
+        active, z_sum, z_sumsq = rows
+        self.unit_ratio = figures.unit_activation_ratio(active, z_count)
+        z_seen = z_count > 0
+        zn = np.where(z_seen, z_count, 1.0)
+        z_mean, z_mean_square = z_sum / zn, z_sumsq / zn
+        shift = np.zeros_like(z_mean)
+        np.divide(
+            np.abs(z_mean), np.sqrt(z_mean_square), out=shift, where=z_seen & (z_mean_square > 0)
+        )
+        ratio = self.unit_ratio
+        per_unit = np.stack(
+            [z_seen, z_seen & (ratio == 0.0), z_seen & (ratio == 1.0), shift, active, z_count]
+        ).astype(np.float64)
+        (self.units_seen, self.dead, self.linear, shift_sum, self.active, self.z_count) = (
+            np.add.reduceat(per_unit, starts, axis=1)
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.shift = np.where(self.units_seen > 0, shift_sum / self.units_seen, np.nan)
+
+    def figures(self, i: int) -> dict[str, Any]:
+        seen = max(int(self.units_seen[i]), 1)
+        dead, linear = int(self.dead[i]), int(self.linear[i])
+        total = float(self.z_count[i])
+        return dict(
+            activation_ratio=_optional(float(self.active[i]) / total if total > 0 else math.nan),
+            unit_activation_ratio=self.unit_ratio[self.starts[i] : self.ends[i]].copy(),
+            dead_units=dead,
+            dead_fraction=dead / seen,
+            linear_units=linear,
+            linear_fraction=linear / seen,
+            activation_shift=_optional(float(self.shift[i])),
+        )
 
 
 def _numpy(x) -> np.ndarray:

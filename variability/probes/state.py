@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import torch
 
 from variability.probes.errors import ProbeError
-from variability.probes.results import ProbeResults, summarise_site
+from variability.probes.results import ProbeResults, summarise_sites
 from variability.probes.statistics import SiteStatistics
 from variability.probes.thresholds import Thresholds
 
@@ -61,16 +61,14 @@ class ProbeState:
 
     def results(self, thresholds: Thresholds | None = None) -> ProbeResults:
         thresholds = thresholds or Thresholds()
-        sites = tuple(
-            summarise_site(r.name, r.kind, r.source, depth, r.stats, thresholds)
-            for depth, r in enumerate(self.records)
-        )
-        output = None
+        sources = [
+            (r.name, r.kind, r.source, depth, r.stats) for depth, r in enumerate(self.records)
+        ]
         if self.output is not None:
-            output = summarise_site(
-                OUTPUT, OUTPUT, OUTPUT, len(sites), self.output.stats, thresholds
-            )
-        return ProbeResults(sites, output, thresholds, self.samples, self.unused_sites)
+            sources.append((OUTPUT, OUTPUT, OUTPUT, len(self.records), self.output.stats))
+        summaries = summarise_sites(sources, thresholds)
+        output = summaries.pop() if self.output is not None else None
+        return ProbeResults(tuple(summaries), output, thresholds, self.samples, self.unused_sites)
 
     # --- torch.distributed ---------------------------------------------------------------------
 
