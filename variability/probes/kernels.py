@@ -37,7 +37,8 @@ BLOCK = 16
 """Samples summed in the data's precision before the sums are added to float64. Measured on
 ReLU sites of 64 and 1,024 rows (300 seeds each), V's largest relative error against float64 was
 1.1e-7 and 3.1e-7 with 16 (PyTorch's path: 1.2e-7 and 2.2e-6), 9.0e-7 and 1.3e-6 with 64; 16 costs
-about 10 us more per 1024 x 256 batch than 64, and 8 another 30 (docs/benchmarks.md)."""
+about 10 us more per 1024 x 256 batch than 64, and 8 another 30 (measured by
+benchmarks/bench_kernel_precision.py and bench_probe_parts.py; figures in docs/benchmarks.md)."""
 
 # Rows of the kernel's output, the same order as the moment rows in statistics.py.
 SUM, SUMSQ, NONZERO, Z_SUM, Z_SUMSQ = range(5)
