@@ -10,7 +10,10 @@ Why this shape:
   A unit that never changes then has exactly zero variance, and the float32 batch reductions keep
   their precision relative to the variance, not to the mean. Totals are float64.
 - The hooks run on every batch, and there each PyTorch call costs microseconds and each pass over
-  an activation tens of them. So a batch is reduced in few passes: ``a - c`` is written once to
+  an activation tens of them. On the CPU a batch that the compiled kernel can read in place is
+  reduced by it in one pass (kernels.py); the sums it returns are added to the float64 totals in
+  one operation. Otherwise (GPU, other layouts and precisions, no numba), a batch is reduced with
+  PyTorch operations in few passes: ``a - c`` is written once to
   reused scratch memory (``Workspace``); PyTorch's batch-norm statistics kernel gives per-unit
   means and variances of ``a - c`` and of ``z`` (two passes each, writing nothing large); the active
   count is one more. The per-unit results are stacked into one small buffer (``BatchRows``),
