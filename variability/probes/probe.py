@@ -38,8 +38,24 @@ def set_mode(model: nn.Module, training: bool) -> None:
 _NOTHING = contextlib.nullcontext()
 
 
+class _OutsideInferenceMode:
+    """Leave ``torch.inference_mode()`` for the hook's work, gradients still off: statistics made
+    or updated in place there must stay ordinary tensors, usable after the block."""
+
+    def __enter__(self) -> None:
+        self._modes = contextlib.ExitStack()
+        self._modes.enter_context(torch.inference_mode(False))
+        self._modes.enter_context(torch.no_grad())
+
+    def __exit__(self, *exc: object) -> None:
+        self._modes.close()
+
+
 def quiet_autograd() -> contextlib.AbstractContextManager:
-    """``torch.no_grad()`` while autograd records, else nothing (cheaper, on every hook call)."""
+    """``torch.no_grad()`` while autograd records, else nothing (cheaper, on every hook call);
+    out of inference mode when the model runs in it."""
+    if torch.is_inference_mode_enabled():
+        return _OutsideInferenceMode()
     return torch.no_grad() if torch.is_grad_enabled() else _NOTHING
 
 
