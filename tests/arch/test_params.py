@@ -49,8 +49,6 @@ def test_hand_computed_counts():
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("d_in,d_out,depth,width", CONFIGS)
 def test_built_models_match_the_formulas(family, d_in, d_out, depth, width):
-    if family == "lcw" and depth >= 2 and width < 2:
-        pytest.skip("LCW rows need two inputs")
     model = build_model(family, d_in, d_out, depth, width=width, seed=0)
     expected = definitions_formula(family, d_in, d_out, depth, width)
     assert count_params(model) == expected
