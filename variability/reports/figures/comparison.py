@@ -189,34 +189,40 @@ def learned_function_grid(
     figure, axes = plt.subplots(
         rows, columns, figsize=(2.5 * columns, 2.5 * rows + 0.4), squeeze=False
     )
-    low, high = extent
-
-    def draw(axis: plt.Axes, image: np.ndarray, title: str) -> None:
-        axis.imshow(
-            np.asarray(image, dtype=float).T,
-            origin="lower",
-            extent=(low, high, low, high),
-            cmap="gray_r",
-            vmin=0.0,
-            vmax=1.0,
-            interpolation="nearest",
-        )
-        axis.set_title(title, fontsize=9)
-        axis.set_xticks([])
-        axis.set_yticks([])
-        axis.grid(False)
 
     for row, family in enumerate(families):
         if row == 0:
-            draw(axes[row][0], target, "target")
+            draw_function_image(axes[row][0], target, "target", extent)
         else:
             axes[row][0].axis("off")
         for column, depth in enumerate(depths, start=1):
             axis = axes[row][column]
             if (family, depth) in images:
-                draw(axis, images[(family, depth)], f"{family_label(family)}, depth {depth}")
+                title = f"{family_label(family)}, depth {depth}"
+                draw_function_image(axis, images[(family, depth)], title, extent)
             else:
                 axis.axis("off")
     figure.suptitle("Learned functions on the input grid (black: 1, white: 0)", fontweight="bold")
     figure.tight_layout()
     return figure
+
+
+def draw_function_image(
+    axis: plt.Axes, image: np.ndarray, title: str, extent: tuple[float, float]
+) -> None:
+    """One function on a square 2-D grid, on the target's 0-to-1 scale: ``image[i, j]`` at grid
+    point (i, j), i along the first input coordinate (drawn horizontally)."""
+    low, high = extent
+    axis.imshow(
+        np.asarray(image, dtype=float).T,
+        origin="lower",
+        extent=(low, high, low, high),
+        cmap="gray_r",
+        vmin=0.0,
+        vmax=1.0,
+        interpolation="nearest",
+    )
+    axis.set_title(title, fontsize=9)
+    axis.set_xticks([])
+    axis.set_yticks([])
+    axis.grid(False)

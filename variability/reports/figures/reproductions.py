@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from variability.reports.figures.comparison import draw_function_image
 from variability.reports.style import apply_theme, family_colour, family_label
 
 
@@ -277,20 +278,7 @@ def function_images(
     apply_theme()
     panels = [("target", target), *images.items()]
     figure, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.9), squeeze=False)
-    low, high = extent
     for axis, (title, image) in zip(axes[0], panels, strict=True):
-        axis.imshow(
-            np.asarray(image, dtype=float).T,
-            origin="lower",
-            extent=(low, high, low, high),
-            cmap="gray_r",
-            vmin=0.0,
-            vmax=1.0,
-            interpolation="nearest",
-        )
-        axis.set_title(title, fontsize=9)
-        axis.set_xticks([])
-        axis.set_yticks([])
-        axis.grid(False)
+        draw_function_image(axis, image, title, extent)
     figure.tight_layout()
     return figure
