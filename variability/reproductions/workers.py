@@ -17,13 +17,13 @@ import multiprocessing
 import os
 import pickle
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
 import torch
 
 from variability.errors import UserError
-from variability.runs.cell import _die_with, _main_module_hidden, intra_op_threads, worker_count
+from variability.runs.cell import _die_with, intra_op_threads, schedule, worker_count
 
 Job = TypeVar("Job")
 
@@ -53,43 +53,30 @@ def run_jobs(
     jobs = list(jobs)
     count = worker_count(workers, device, len(jobs))
     results: list[Any] = [None] * len(jobs)
+
+    def finished(index: int, result: Any) -> None:
+        results[index] = result
+        if on_done is not None:
+            on_done(jobs[index], result)
+
     if count <= 1:
         with single_thread(device):
             for index, job in enumerate(jobs):
-                results[index] = function(job)
-                if on_done is not None:
-                    on_done(job, results[index])
+                finished(index, function(job))
         return results
-    context = multiprocessing.get_context("spawn")
-    waiting = list(enumerate(jobs))
-    running: dict[Future[Any], int] = {}
-    error: BaseException | None = None
     pool = ProcessPoolExecutor(
-        count, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
+        count,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(os.getpid(),),
     )
-    try:
-        while waiting or running:
-            while waiting and len(running) < count and error is None:
-                index, job = waiting.pop(0)
-                with _main_module_hidden():  # submit starts the worker processes
-                    running[pool.submit(call, function, job)] = index
-            ended, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in ended:
-                index = running.pop(future)
-                try:
-                    results[index] = future.result()
-                except BaseException as failure:
-                    error = error or failure
-                    waiting.clear()
-                    continue
-                if on_done is not None:
-                    on_done(jobs[index], results[index])
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    if error is not None:
-        raise error
+    schedule(
+        pool,
+        list(range(len(jobs))),
+        lambda index: pool.submit(call, function, jobs[index]),
+        finished,
+        limit=count,
+    )
     return results
 
 

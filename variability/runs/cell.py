@@ -202,33 +202,56 @@ def _run_in_workers(
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
     by_name = {cell.name: cell for cell in cells}
-    waiting = list(cells)
-    running: dict[Future[dict[str, Any]], Cell] = {}
-    error: BaseException | None = None
     pool = ProcessPoolExecutor(
         count,
         mp_context=context,
         initializer=_start_worker,
         initargs=(messages, threads, os.getpid()),
     )
+    schedule(
+        pool,
+        cells,
+        lambda cell: pool.submit(_worker_cell, cell, settings, str(folder), str(device)),
+        finished,
+        limit=count,
+        poll=lambda: _drain(messages, by_name, on_step),
+    )
+
+
+def schedule(
+    pool: ProcessPoolExecutor,
+    items: list[Any],
+    submit: Callable[[Any], Future[Any]],
+    finished: Callable[[Any, Any], None],
+    *,
+    limit: int,
+    poll: Callable[[], None] | None = None,
+) -> None:
+    """Run ``items`` in ``pool``, at most ``limit`` at once, ``finished(item, result)`` as each
+    ends (``poll`` between waits of 0.2 s). The first error stops new items from starting and is
+    raised once the running ones have ended; an interrupt cancels what has not started. The pool
+    is shut down either way."""
+    waiting = list(items)
+    running: dict[Future[Any], Any] = {}
+    error: BaseException | None = None
     try:
         while waiting or running:
-            while waiting and len(running) < count and error is None:
-                cell = waiting.pop(0)
+            while waiting and len(running) < limit and error is None:
+                item = waiting.pop(0)
                 with _main_module_hidden():  # submit starts the worker processes
-                    job = pool.submit(_worker_cell, cell, settings, str(folder), str(device))
-                running[job] = cell
-            ended, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
-            _drain(messages, by_name, on_step)
-            for job in ended:
-                cell = running.pop(job)
+                    running[submit(item)] = item
+            ended, _ = wait(running, timeout=0.2 if poll else None, return_when=FIRST_COMPLETED)
+            if poll is not None:
+                poll()
+            for future in ended:
+                item = running.pop(future)
                 try:
-                    record = job.result()
+                    result = future.result()
                 except BaseException as failure:
                     error = error or failure
                     waiting.clear()
                     continue
-                finished(cell, record)
+                finished(item, result)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
