@@ -5,7 +5,7 @@ once with the compiled kernel (probes/kernels.py) and once with PyTorch operatio
 compared with V computed in float64 from the very float32 values the probe saw. Printed: the
 median, 99th percentile and largest relative error over the seeds. Explains ``kernels.BLOCK``.
 
-    python benchmarks/bench_kernel_precision.py [--seeds 300] [--rows 64 1024]
+    python benchmarks/bench_kernel_precision.py [--seeds 300] [--rows 64 1024] [--block 16]
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=300)
     parser.add_argument("--rows", type=int, nargs="+", default=[64, 1024])
+    parser.add_argument("--block", type=int, default=kernels.BLOCK, help="samples per block")
     args = parser.parse_args()
+    kernels.BLOCK = args.block
     site = nn.Sequential(nn.Identity())
     print(f"kernel block: {kernels.BLOCK} samples; {args.seeds} seeds")
     for rows in args.rows:
