@@ -51,14 +51,18 @@ def constant_units(variance: np.ndarray, mean_square: np.ndarray, tolerance: flo
     return np.sqrt(np.maximum(variance, 0.0)) <= tolerance * rms
 
 
+def unit_activation_shift(mean: np.ndarray, mean_square: np.ndarray) -> np.ndarray:
+    """Per unit, |E[z_j]| / sqrt(E[z_j^2]); 0 for a unit with E[z_j^2] = 0."""
+    ratio = np.zeros_like(mean)
+    np.divide(np.abs(mean), np.sqrt(mean_square), out=ratio, where=mean_square > 0)
+    return ratio
+
+
 def activation_shift(mean: np.ndarray, mean_square: np.ndarray) -> float:
-    """Mean over units of |E[z_j]| / sqrt(E[z_j^2]); a unit with E[z_j^2] = 0 counts as 0."""
+    """Mean over units of their activation shift (``unit_activation_shift``)."""
     if mean.size == 0:
         return float("nan")
-    ratio = np.zeros_like(mean)
-    positive = mean_square > 0
-    np.divide(np.abs(mean), np.sqrt(mean_square), out=ratio, where=positive)
-    return float(ratio.mean())
+    return float(unit_activation_shift(mean, mean_square).mean())
 
 
 def redundancy(covariance: np.ndarray, keep: np.ndarray) -> float:

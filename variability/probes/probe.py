@@ -7,7 +7,7 @@ removed, the model's ``forward`` and its train/eval mode restored, on every exit
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,24 +38,19 @@ def set_mode(model: nn.Module, training: bool) -> None:
 _NOTHING = contextlib.nullcontext()
 
 
-class _OutsideInferenceMode:
+@contextlib.contextmanager
+def _outside_inference_mode() -> Iterator[None]:
     """Leave ``torch.inference_mode()`` for the hook's work, gradients still off: statistics made
     or updated in place there must stay ordinary tensors, usable after the block."""
-
-    def __enter__(self) -> None:
-        self._modes = contextlib.ExitStack()
-        self._modes.enter_context(torch.inference_mode(False))
-        self._modes.enter_context(torch.no_grad())
-
-    def __exit__(self, *exc: object) -> None:
-        self._modes.close()
+    with torch.inference_mode(False), torch.no_grad():
+        yield
 
 
 def quiet_autograd() -> contextlib.AbstractContextManager:
     """``torch.no_grad()`` while autograd records, else nothing (cheaper, on every hook call);
     out of inference mode when the model runs in it."""
     if torch.is_inference_mode_enabled():
-        return _OutsideInferenceMode()
+        return _outside_inference_mode()
     return torch.no_grad() if torch.is_grad_enabled() else _NOTHING
 
 

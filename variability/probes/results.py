@@ -99,6 +99,7 @@ def summarise_sites(sources: list[SiteSource], thresholds: Thresholds) -> list[S
     per_unit = _PerUnit([stats for *_, stats in sources], starts, thresholds)
     pre = [i for i, (*_, stats) in enumerate(sources) if stats.has_preactivation]
     gates = _Gates([sources[i][4] for i in pre]) if pre else None
+    gate_of = {site: position for position, site in enumerate(pre)}
     results = []
     for i, (name, kind, source, depth, stats) in enumerate(sources):
         seen = int(per_unit.units_seen[i])
@@ -118,8 +119,8 @@ def summarise_sites(sources: list[SiteSource], thresholds: Thresholds) -> list[S
             nonfinite=int(stats.nonfinite.item()),
             rms=figures.rms(float(per_unit.mean_square_sum[i]), seen),
         )
-        if gates is not None and stats.has_preactivation:
-            result.update(gates.figures(pre.index(i)))
+        if gates is not None and i in gate_of:
+            result.update(gates.figures(gate_of[i]))
         if stats.cross_index is not None:
             first, last = starts[i], starts[i] + stats.units
             result.update(
@@ -185,10 +186,7 @@ class _Gates:
         z_seen = z_count > 0
         zn = np.where(z_seen, z_count, 1.0)
         z_mean, z_mean_square = z_sum / zn, z_sumsq / zn
-        shift = np.zeros_like(z_mean)
-        np.divide(
-            np.abs(z_mean), np.sqrt(z_mean_square), out=shift, where=z_seen & (z_mean_square > 0)
-        )
+        shift = np.where(z_seen, figures.unit_activation_shift(z_mean, z_mean_square), 0.0)
         ratio = self.unit_ratio
         per_unit = np.stack(
             [z_seen, z_seen & (ratio == 0.0), z_seen & (ratio == 1.0), shift, active, z_count]
