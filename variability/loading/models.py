@@ -2,7 +2,8 @@
 
 - a variability model file (``save_model``): the architecture travels with the weights;
 - a state dict, with ``arch="package.module:factory"`` (and ``arch_kwargs``) to build the model;
-- a ``torch.export`` program (``.pt2``): probed through its graph;
+- a ``torch.export`` program (``.pt2``): probed through its graph; inspected first, and refused
+  without ``trust_pickle`` if loading it would run code from the file (see ``export_archive``);
 - a TorchScript archive: compiled code hides its layers from hooks, so only the output is probed;
 - a whole pickled module, only with ``trust_pickle=True``: unpickling runs code from the file, so
   without the flag the file is refused before any of it is unpickled.
@@ -10,9 +11,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import pickle
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,7 @@ from variability.arch.files import (
 )
 from variability.errors import first_line
 from variability.loading.errors import ArchError, UntrustedPickleError
+from variability.loading.export_archive import check_export_archive
 from variability.loading.factory import build_from_factory, cwd_on_path, fit_state_dict
 from variability.loading.formats import FileKind, sniff_model_file
 from variability.loading.shapes import UNKNOWN, InputHint, hint_from_first_layer
@@ -86,7 +90,7 @@ def load_user_model(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # loaders' deprecation chatter is not for the user
         if kind is FileKind.EXPORT:
-            loaded = _load_export(file)
+            loaded = _load_export(file, trust_pickle)
         elif kind is FileKind.TORCHSCRIPT:
             loaded = _load_torchscript(file)
         elif kind is FileKind.PICKLE:
@@ -198,10 +202,13 @@ def _load_pickle(file: Path, trust_pickle: bool, *, bare: bool) -> LoadedModel:
     )
 
 
-def _load_export(file: Path) -> LoadedModel:
+def _load_export(file: Path, trust_pickle: bool) -> LoadedModel:
+    if not trust_pickle:
+        check_export_archive(file)  # refuses, before torch reads it, what would run code
     try:
-        program = torch.export.load(file)
-        module = program.module()
+        with torch_logging_quiet():
+            program = torch.export.load(file)
+            module = program.module()
     except Exception as error:
         raise CorruptModelFileError(
             f"{file} is a torch.export program that cannot be loaded: {first_line(error)}", file
@@ -213,6 +220,19 @@ def _load_export(file: Path) -> LoadedModel:
         "torch.export program, probed through its graph",
         _export_input_hint(program),
     )
+
+
+@contextlib.contextmanager
+def torch_logging_quiet() -> Iterator[None]:
+    """torch logs (with tracebacks) what it tries while reading a file it cannot read; the loader
+    reports the failure itself, in one line."""
+    logger = logging.getLogger("torch")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _export_input_hint(program: Any) -> InputHint:
