@@ -4,7 +4,8 @@ Counts (DEFINITIONS.md; L hidden layers of width w):
 
 - FC:  ``(d_in+1) w + (L-1)(w^2 + w) + (w+1) d_out``
 - LCW: ``(d_in+1) w + (L-1)(w (w-1) + w) + (w+1) d_out``: each constrained row has w-1 free entries
-- Han: ``(d_in+1) w + 2 w (L-1) + (w+1) d_out``
+- Han: ``(d_in+1) w + 2 w (L-1) + (w+1) d_out``; with n dense hidden layers (layouts.py; layer 1
+  is always one), ``(d_in+1) w + (n-1)(w^2 + w) + 2 w (L-n) + (w+1) d_out``
 
 To compare families fairly, each gets the largest width whose count does not exceed the budget,
 and a budget a family cannot come within ``tolerance`` (5%) of is refused with the nearest budget
@@ -15,11 +16,12 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from torch import nn
 
 from variability.arch.errors import BudgetError, SpecError
+from variability.arch.layouts import DEFAULT_DENSE, Layout, dense_layers_for
 
 __all__ = [
     "DEFAULT_TOLERANCE",
@@ -53,8 +55,18 @@ def min_width(family: str, depth: int) -> int:
     return 2 if family == "lcw" and depth >= 2 else 1
 
 
-def param_count(family: str, d_in: int, d_out: int, depth: int, width: int) -> int:
-    """The number of trainable parameters of a family's model, by the formulas above."""
+def param_count(
+    family: str,
+    d_in: int,
+    d_out: int,
+    depth: int,
+    width: int,
+    dense_layers: Sequence[int] = DEFAULT_DENSE,
+) -> int:
+    """The number of trainable parameters of a family's model, by the formulas above.
+
+    ``dense_layers``: a Han network's dense hidden layers (``layouts.dense_layers_for``).
+    """
     check_family(family)
     d_in, d_out = check_size("d_in", d_in), check_size("d_out", d_out)
     depth, width = check_size("depth", depth), check_size("width", width)
@@ -63,7 +75,8 @@ def param_count(family: str, d_in: int, d_out: int, depth: int, width: int) -> i
         return outer + (depth - 1) * (width * width + width)
     if family == "lcw":
         return outer + (depth - 1) * width * width
-    return outer + 2 * width * (depth - 1)
+    dense = len(set(dense_layers))
+    return outer + (dense - 1) * (width * width + width) + 2 * width * (depth - dense)
 
 
 def count_params(model: nn.Module) -> int:
@@ -73,18 +86,18 @@ def count_params(model: nn.Module) -> int:
 
 
 def _largest_width_within(
-    family: str, budget: int, depth: int, d_in: int, d_out: int
+    family: str, budget: int, depth: int, d_in: int, d_out: int, dense: Sequence[int]
 ) -> int | None:
     low = min_width(family, depth)
-    if param_count(family, d_in, d_out, depth, low) > budget:
+    if param_count(family, d_in, d_out, depth, low, dense) > budget:
         return None
     high = low
-    while param_count(family, d_in, d_out, depth, high * 2) <= budget:
+    while param_count(family, d_in, d_out, depth, high * 2, dense) <= budget:
         high *= 2
     high *= 2  # count(high) > budget >= count(low)
     while high - low > 1:
         middle = (low + high) // 2
-        if param_count(family, d_in, d_out, depth, middle) <= budget:
+        if param_count(family, d_in, d_out, depth, middle, dense) <= budget:
             low = middle
         else:
             high = middle
@@ -98,6 +111,7 @@ def solve_width(
     d_in: int,
     d_out: int,
     tolerance: float = DEFAULT_TOLERANCE,
+    dense_layers: Sequence[int] = DEFAULT_DENSE,
 ) -> int:
     """The largest width whose parameter count is at most ``params``.
 
@@ -114,10 +128,12 @@ def solve_width(
     )
     if not 0.0 <= tolerance < 1.0:
         raise SpecError(f"tolerance must be in [0, 1), got {tolerance!r}")
-    width = _largest_width_within(family, params, depth, d_in, d_out)
-    where = f"{family} at depth {depth} (d_in={d_in}, d_out={d_out})"
+    dense = tuple(dense_layers)
+    width = _largest_width_within(family, params, depth, d_in, d_out, dense)
+    layout = "" if dense == DEFAULT_DENSE else f", dense layers {', '.join(map(str, dense))}"
+    where = f"{family} at depth {depth} (d_in={d_in}, d_out={d_out}{layout})"
     if width is None:
-        smallest = param_count(family, d_in, d_out, depth, min_width(family, depth))
+        smallest = param_count(family, d_in, d_out, depth, min_width(family, depth), dense)
         raise BudgetError(
             f"{where} cannot fit a budget of {params:,} parameters: its narrowest model "
             f"(width {min_width(family, depth)}) has {smallest:,}. "
@@ -129,12 +145,12 @@ def solve_width(
             width=None,
             count=None,
         )
-    count = param_count(family, d_in, d_out, depth, width)
+    count = param_count(family, d_in, d_out, depth, width, dense)
     if count >= (1.0 - tolerance) * params:
         return width
     # Budget P is feasible for width w iff count(w) <= P <= count(w) / (1 - tolerance).
     below = math.floor(count / (1.0 - tolerance))
-    above = param_count(family, d_in, d_out, depth, width + 1)
+    above = param_count(family, d_in, d_out, depth, width + 1, dense)
     nearest = below if params - below <= above - params else above
     raise BudgetError(
         f"{where} cannot meet a budget of {params:,} parameters within {tolerance:.0%}: the "
@@ -158,6 +174,21 @@ def solve_widths(
     d_out: int,
     families: Iterable[str] = FAMILIES,
     tolerance: float = DEFAULT_TOLERANCE,
+    han_layout: Layout = None,
 ) -> dict[str, int]:
-    """``{family: width}`` at one budget and depth; the first family that cannot meet it raises."""
-    return {f: solve_width(f, params, depth, d_in, d_out, tolerance) for f in families}
+    """``{family: width}`` at one budget and depth; the first family that cannot meet it raises.
+
+    ``han_layout``: the Han networks' layout (``layouts.py``), by name or as their dense layers.
+    """
+    return {
+        f: solve_width(
+            f,
+            params,
+            depth,
+            d_in,
+            d_out,
+            tolerance,
+            dense_layers_for(f, depth, han_layout if f == "han" else None),
+        )
+        for f in families
+    }
