@@ -152,10 +152,9 @@ def print_result(result: TrainResult, spec: dict[str, Any], parameters: int) -> 
     collapsed = "collapsed (C2C)" if result.network_collapsed else "not collapsed"
     variability = result.output_variability
     console.print(
-        f"checkpoint of step {result.best_step} of {result.steps}, chosen on validation; "
-        f"output V {variability:.3g} on the probe set, {collapsed}"
+        f"{result.chosen}; output V {variability:.3g} on the probe set, {collapsed}"
         if variability is not None
-        else f"checkpoint of step {result.best_step} of {result.steps}, chosen on validation",
+        else result.chosen,
         highlight=False,
     )
     console.print(

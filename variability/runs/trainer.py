@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from variability.arch import count_params, load_model, save_model
 from variability.devices import resolve_device
 from variability.errors import UserError
-from variability.runs.batches import BatchOrder
+from variability.runs.batches import SAMPLINGS, batch_sampler
 from variability.runs.checkpoints import (
     CHECKPOINT_FORMAT,
     load_checkpoint,
@@ -38,6 +38,7 @@ from variability.runs.checkpoints import (
 from variability.runs.events import Event
 from variability.runs.monitor import Monitor
 from variability.runs.run_dir import RESULT_FILE, RunDirectory, RunDirError
+from variability.runs.schedule import StepDecay
 from variability.tasks import Task
 from variability.versions import environment
 
@@ -54,7 +55,9 @@ class TrainConfig:
 
     ``seed`` orders the training batches (the model's own seed is in its spec). ``eval_every``
     and ``checkpoint_every`` default to ``every``. ``probe_rows`` caps the fixed probe set for
-    tasks without an input grid. ``momentum`` applies to SGD only.
+    tasks without an input grid. ``momentum`` applies to SGD only. ``lr_milestones`` (fractions
+    of the run) and ``lr_factor``: the rate is multiplied by the factor at each milestone
+    (schedule.StepDecay). ``sampling``: "epochs" or "independent" batches (batches.SAMPLINGS).
     """
 
     steps: int = 2000
@@ -70,6 +73,9 @@ class TrainConfig:
     probe_rows: int = 8192
     redundancy: bool = False
     dead_warning: float = 0.5
+    lr_milestones: tuple[float, ...] = ()
+    lr_factor: float = 0.2
+    sampling: str = "epochs"
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "every", "probe_rows"):
@@ -88,6 +94,19 @@ class TrainConfig:
                 raise TrainConfigError(f"{name} must be a finite number >= 0, got {value!r}")
         if self.lr <= 0:
             raise TrainConfigError(f"lr must be above 0, got {self.lr!r}")
+        if self.sampling not in SAMPLINGS:
+            raise TrainConfigError(
+                f"unknown sampling {self.sampling!r}; known: {', '.join(SAMPLINGS)}"
+            )
+        try:
+            object.__setattr__(self, "lr_milestones", tuple(float(m) for m in self.lr_milestones))
+            self.schedule  # noqa: B018 (checks the milestones and the factor)
+        except (TypeError, ValueError) as error:
+            raise TrainConfigError(f"learning-rate schedule: {error}") from None
+
+    @property
+    def schedule(self) -> StepDecay:
+        return StepDecay(self.lr_milestones, self.lr_factor)
 
     @property
     def eval_interval(self) -> int:
@@ -98,7 +117,8 @@ class TrainConfig:
         return self.checkpoint_every or self.eval_interval
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """As stored in run.json (tuples as lists, so a read-back compares equal)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:
@@ -111,7 +131,8 @@ class TrainResult:
     """What a finished run reports: the chosen checkpoint's metric on every split, and where.
 
     ``train``/``val``/``test`` and the ``*_loss`` fields are the task's metric and loss of
-    ``model.pt``, the checkpoint with the best validation metric (at ``best_step``).
+    ``model.pt``, the checkpoint with the best validation metric (at ``best_step``); for a task
+    without a validation split (``selection`` "final"), the last checkpoint, and ``val`` is NaN.
     ``output_variability`` and ``network_collapsed`` describe that model on the probe set.
     ``already_finished``: the run had finished before this call; nothing was trained.
     """
@@ -131,6 +152,7 @@ class TrainResult:
     network_collapsed: bool | None = None
     resumed_from: int | None = None
     already_finished: bool = False
+    selection: str = "validation"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -145,10 +167,17 @@ class TrainResult:
         values.update(changes)
         return cls(**values)
 
+    @property
+    def chosen(self) -> str:
+        """How ``model.pt`` was chosen, in words."""
+        if self.selection == "final":
+            return f"the last checkpoint (step {self.steps}): the task has no validation split"
+        return f"checkpoint of step {self.best_step} of {self.steps}, chosen on validation"
+
     def summary(self) -> str:
         return (
             f"{self.metric}: train {self.train:.4f}  val {self.val:.4f}  test {self.test:.4f} "
-            f"(checkpoint of step {self.best_step} of {self.steps}, chosen on validation)"
+            f"({self.chosen})"
         )
 
 
@@ -158,7 +187,10 @@ class TrainResult:
 def evaluate(
     model: nn.Module, task: Task, x: Tensor, y: Tensor, loss_fn: nn.Module, chunk: int = 8192
 ) -> tuple[float, float]:
-    """(loss, metric) of ``model`` on ``x, y`` in eval mode without gradients (mode restored)."""
+    """(loss, metric) of ``model`` on ``x, y`` in eval mode without gradients (mode restored);
+    NaN for an empty split."""
+    if len(x) == 0:
+        return math.nan, math.nan
     training = model.training
     model.eval()
     try:
@@ -218,7 +250,8 @@ def _same_run(existing: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
             if existing.get(section, {}).get(key) != wanted[section][key]:
                 differ.append(f"{section} {key}")
     old, new = existing.get("config", {}), wanted["config"]
-    differ += [f"{k}" for k in new if old.get(k) != new[k]]
+    defaults = TrainConfig().to_dict()  # settings added since a run was made had their default
+    differ += [f"{k}" for k in new if old.get(k, defaults.get(k)) != new[k]]
     return differ
 
 
@@ -351,7 +384,8 @@ def _train_loop(
             weight_decay=config.weight_decay,
             foreach=True,
         )
-    batches = BatchOrder(len(x_train), config.batch_size, config.seed, device)
+    batches = batch_sampler(config.sampling, len(x_train), config.batch_size, config.seed, device)
+    schedule = config.schedule
     best: dict[str, Any] = {"step": None, "val": None, "val_loss": None}
     start = 0
     if checkpoint is not None:
@@ -362,7 +396,11 @@ def _train_loop(
         monitor.load_state_dict(checkpoint["monitor"])
         start = int(checkpoint["step"])
 
-    def validate(step: int) -> float:
+    def validate(step: int) -> float | None:
+        if not task.has_validation:  # nothing to choose on: model.pt is the latest checkpoint
+            best.update(step=step)
+            save_model(model, run.model_file)
+            return None
         val_loss, val_metric = evaluate(model, task, x_val, y_val, loss_fn)
         improved = _better(val_metric, best["val"])
         if improved:
@@ -399,6 +437,8 @@ def _train_loop(
     for step in range(start + 1, steps + 1):
         rows = batches.indices(step)
         xb, yb = x_train[rows], y_train[rows]
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * schedule.multiplier(step, steps)
         with monitor.step(step, record=step % every == 0 or step == 1 or step == steps):
             loss = loss_fn(model(xb), yb)
             optimizer.zero_grad(set_to_none=True)
@@ -440,6 +480,7 @@ def _final(
     scores.update(
         best_step=int(best["step"]),
         steps=steps,
+        selection="validation" if task.has_validation else "final",
         output_variability=None if results.output is None else results.output.variability,
         network_collapsed=results.network_collapsed,
     )
