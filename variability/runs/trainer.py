@@ -13,6 +13,7 @@ an uninterrupted one would, and on the CPU ends with the same weights. A finishe
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -27,7 +28,7 @@ from torch import Tensor, nn
 from variability.arch import count_params, load_model, save_model
 from variability.devices import resolve_device
 from variability.errors import UserError
-from variability.runs.batches import SAMPLINGS, batch_sampler
+from variability.runs.batches import SAMPLINGS
 from variability.runs.checkpoints import (
     CHECKPOINT_FORMAT,
     load_checkpoint,
@@ -36,6 +37,7 @@ from variability.runs.checkpoints import (
     set_rng_state,
 )
 from variability.runs.events import Event
+from variability.runs.loop import make_optimizer, training_steps
 from variability.runs.monitor import Monitor
 from variability.runs.run_dir import RESULT_FILE, RunDirectory, RunDirError
 from variability.runs.schedule import StepDecay
@@ -370,22 +372,7 @@ def _train_loop(
 ) -> dict[str, Any]:
     x_train, y_train = task.x_train.to(device), task.y_train.to(device)
     x_val, y_val = task.x_val.to(device), task.y_val.to(device)
-    # foreach: one kernel per step for all parameters, not one per tensor; on the CPU (where
-    # PyTorch's default is per tensor) that is a fifth of a small deep model's step time.
-    if config.optimizer == "adam":
-        optimizer: torch.optim.Optimizer = torch.optim.Adam(
-            model.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True
-        )
-    else:
-        optimizer = torch.optim.SGD(
-            model.parameters(),
-            lr=config.lr,
-            momentum=config.momentum,
-            weight_decay=config.weight_decay,
-            foreach=True,
-        )
-    batches = batch_sampler(config.sampling, len(x_train), config.batch_size, config.seed, device)
-    schedule = config.schedule
+    optimizer = make_optimizer(model, config)
     best: dict[str, Any] = {"step": None, "val": None, "val_loss": None}
     start = 0
     if checkpoint is not None:
@@ -434,16 +421,13 @@ def _train_loop(
         save(0)
     steps, every = config.steps, config.every
     eval_every, checkpoint_every = config.eval_interval, config.checkpoint_interval
-    for step in range(start + 1, steps + 1):
-        rows = batches.indices(step)
-        xb, yb = x_train[rows], y_train[rows]
-        for group in optimizer.param_groups:
-            group["lr"] = config.lr * schedule.multiplier(step, steps)
-        with monitor.step(step, record=step % every == 0 or step == 1 or step == steps):
-            loss = loss_fn(model(xb), yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+
+    def monitored(step: int) -> contextlib.AbstractContextManager:
+        return monitor.step(step, record=step % every == 0 or step == 1 or step == steps)
+
+    for step, loss in training_steps(
+        model, x_train, y_train, config, loss_fn, optimizer, start=start, context=monitored
+    ):
         monitor.log(loss=loss)
         if step % eval_every == 0 or step == steps:
             info["val"] = validate(step)
