@@ -61,6 +61,10 @@ AGREES_WITHIN = 0.02
 BUDGET = 3032
 BUDGET_DEPTH = 20
 BUDGET_LRS = (0.01, 0.05)
+BUDGET_SEEDS = 2
+FC_VALIDATION_LRS = (0.005, 0.01, 0.025, 0.05)
+"""FCNet's rates on the honest split: the middle of its published grid, chosen before any run
+(the issue allows trimming FCNet's grid, never HanNet's, to fit the hour)."""
 ABLATION_PAPER_LR = 0.05
 ABLATION_ADAM_LR = 0.01
 ADAM_STEPS = 4000
@@ -172,9 +176,9 @@ def settings_for(options: Options) -> Settings:
         seeds=options.seed_count(3, 1),
         han_lrs=options.pick(LR_GRIDS["han"], (0.05,)),
         fc_lrs=options.pick(LR_GRIDS["fc"], (0.01,)),
-        fc_validation_lrs=options.pick(LR_GRIDS["fc"], (0.01,)),
+        fc_validation_lrs=options.pick(FC_VALIDATION_LRS, (0.01,)),
         budget_lrs=options.pick(BUDGET_LRS, (0.05,)),
-        budget_seeds=options.seed_count(3, 1),
+        budget_seeds=options.seed_count(BUDGET_SEEDS, 1),
         compile=not options.smoke and options.device.type == "cpu",
     )
 
@@ -186,7 +190,7 @@ def plan(options: Options) -> list[Job]:
     def job(group: str, model: Model, protocol: str, split: str, lr: float, seed: int) -> Job:
         steps = s.paper_steps if protocol == "paper" else s.adam_steps
         return Job(group, model, protocol, split, lr, seed, steps, s.eval_every, device,
-                   s.compile and model.family != "fc", images=seed == 0)  # fmt: skip
+                   s.compile, images=seed == 0)  # fmt: skip
 
     jobs = []
     for model, lrs, validation_lrs in ((HANNET, s.han_lrs, s.han_lrs),
@@ -568,9 +572,9 @@ def run(options: Options, advance: Advance) -> Outcome:
         "default arguments and nn.Linear's default biases; Householder vectors random unit "
         "vectors, biases uniform in ±1/sqrt(30)); the random numbers are the toolkit's own "
         "seeded generators, not PyTorch's global one.",
-        "Han networks are trained through torch.compile where it works (same model, fused "
-        "operations: about 4 times faster on this CPU); FCNet, whose step is dominated by its "
-        "matrix products, runs eagerly. Results differ from eager runs only by rounding.",
+        "Models are trained through torch.compile where it works (the same model with fused "
+        "operations: a HanNet step about 4 times faster on this CPU, an FCNet step about 1.3 "
+        "times); results differ from eager runs only by rounding.",
         f"The honest variant holds 20% of the training part out for validation: "
         f"{sizes_honest['train']:,} train, {sizes_honest['val']:,} validation, "
         f"{sizes_honest['test']:,} test (the published split: {sizes_published['train']:,} "
@@ -584,7 +588,9 @@ def run(options: Options, advance: Advance) -> Outcome:
     if s.fc_validation_lrs != s.fc_lrs:
         deviations.append(
             "FCNet's rate grid on the honest split was trimmed to "
-            f"{', '.join(map(str, s.fc_validation_lrs))} to keep the run under an hour."
+            f"{', '.join(map(str, s.fc_validation_lrs))} (the middle of its published grid, "
+            "chosen before any run) to keep the whole reproduction under an hour on 2 cores; "
+            "HanNet's grid is never trimmed."
         )
     settings = {
         "task": "checkerboard (81 x 81 grid), split seed 0, two output columns equal to the label",
