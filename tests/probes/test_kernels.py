@@ -39,7 +39,7 @@ def test_kernel_sums_equal_float64_sums(dtype, shape, unit_axis, with_z):
     generator = torch.Generator().manual_seed(sum(shape))
     z = (3.0 + 2.0 * torch.randn(shape, generator=generator, dtype=torch.float64)).to(dtype)
     a = torch.relu(z - 3.0)  # a quarter or so of the values are exactly 0
-    layout = layout_of(a, -1, unit_axis)
+    layout = layout_of(a, unit_axis)
     assert kernels.fits(a, layout, z if with_z else None)
     shift = layout.first_sample(a).contiguous()
     out = np.full((kernels.ROWS, layout.units), np.nan)
@@ -57,7 +57,7 @@ def test_kernel_sums_equal_float64_sums(dtype, shape, unit_axis, with_z):
 def test_kernel_reports_a_batch_with_nan_or_inf(bad):
     a = torch.rand(200, 8)
     a[150, 3] = bad
-    layout = layout_of(a, -1)
+    layout = layout_of(a)
     out = np.zeros((kernels.ROWS, 8))
     assert not kernels.reduce_batch(a, None, torch.zeros(8), layout, out)
     z = torch.rand(200, 8)
@@ -67,17 +67,17 @@ def test_kernel_reports_a_batch_with_nan_or_inf(bad):
 
 def test_what_the_kernel_cannot_read_in_place_goes_to_pytorch():
     a = torch.rand(64, 10)
-    layout = layout_of(a, -1)
+    layout = layout_of(a)
     assert kernels.fits(a, layout)
     assert not kernels.fits(a.T.contiguous().T, layout)  # units not contiguous
     assert not kernels.fits(a.half(), layout)
     assert not kernels.fits(a, layout, a.double())  # z of another precision
     conv = torch.rand(2, 3, 4, 5)
-    assert kernels.fits(conv, layout_of(conv, -1))
+    assert kernels.fits(conv, layout_of(conv))
     channels_last = conv.to(memory_format=torch.channels_last)
-    assert not kernels.fits(channels_last, layout_of(channels_last, -1))
+    assert not kernels.fits(channels_last, layout_of(channels_last))
     sequence = torch.rand(2, 7, 3)  # (N, T, F): units last
-    assert kernels.fits(sequence, layout_of(sequence, -1))
+    assert kernels.fits(sequence, layout_of(sequence))
     assert kernels.fits(sequence, layout_of(sequence, 1))  # (N, C, L): channels
 
 

@@ -49,11 +49,17 @@ class Activation:
 
 ModuleRule = Activation | Callable[[nn.Module], Activation]
 FunctionRule = Callable[[tuple[Any, ...], Mapping[str, Any]], tuple[Activation, bool]]
-"""``(args, kwargs) -> (activation, inplace)`` for a functional call recorded by torch.fx."""
+"""``(args, kwargs) -> (activation, inplace)`` for a functional call (seen while the model runs,
+or recorded by torch.fx)."""
 
 _MODULE_RULES: dict[type[nn.Module], ModuleRule] = {}
+_MODULE_RULES_BY_NAME: dict[str, ModuleRule] = {}
 _FUNCTION_RULES: dict[Any, FunctionRule] = {}
 _METHOD_RULES: dict[str, FunctionRule] = {}
+_CALL_RULES: dict[Any, FunctionRule] = {}
+"""Every callable the torch function mode may be handed for an activation call: functions,
+``Tensor`` methods (``x.relu()`` arrives as ``Tensor.relu``) and ATen operators."""
+_LABELS: dict[Any, str] = {}
 
 
 def register_activation(module_type: type[nn.Module], rule: ModuleRule) -> None:
@@ -73,17 +79,50 @@ def register_function(function: Any, rule: FunctionRule | Activation) -> None:
 
     if isinstance(function, str):
         _METHOD_RULES[function] = rule
+        method = getattr(torch.Tensor, function, None)
+        if method is not None:
+            _CALL_RULES[method] = rule
+            _LABELS[method] = function.rstrip("_")
     else:
         _FUNCTION_RULES[function] = rule
+        _CALL_RULES[function] = rule
+        _LABELS[function] = _call_name(function)
+
+
+def register_activation_class(qualified_name: str, rule: ModuleRule) -> None:
+    """Make the module class named ``package.module.Class`` a probe site without importing it
+    (transformers' activation modules: the probe must not depend on transformers)."""
+    _MODULE_RULES_BY_NAME[qualified_name] = rule
+
+
+def _call_name(function: Any) -> str:
+    name = getattr(function, "_opname", None) or getattr(function, "__name__", str(function))
+    return str(name).removeprefix("special_").rstrip("_")
 
 
 def activation_for_module(module: nn.Module) -> Activation | None:
     """The rule for a module, found along its class hierarchy; None if not an activation."""
     for cls in type(module).__mro__:
         rule = _MODULE_RULES.get(cls)
+        if rule is None and _MODULE_RULES_BY_NAME:
+            rule = _MODULE_RULES_BY_NAME.get(f"{cls.__module__}.{cls.__qualname__}")
         if rule is not None:
             return rule if isinstance(rule, Activation) else rule(module)
     return None
+
+
+def rule_for_call(function: Any) -> FunctionRule | None:
+    """The rule of a callable handed to the torch function mode; None for every other call."""
+    return _CALL_RULES.get(function)
+
+
+def call_label(function: Any) -> str:
+    """The name a functional site is called by: ``relu`` for F.relu, x.relu_() and aten.relu."""
+    return _LABELS.get(function) or _call_name(function)
+
+
+def known_call_labels() -> list[str]:
+    return sorted(set(_LABELS.values()))
 
 
 def activation_for_call(
@@ -101,6 +140,16 @@ def activation_for_call(
 
 def known_module_names() -> list[str]:
     return sorted(cls.__name__ for cls in _MODULE_RULES)
+
+
+def _first(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    """The tensor an activation is applied to: its first argument, ``input=`` or ``self=``."""
+    if args:
+        return args[0]
+    return kwargs.get("input", kwargs.get("self"))
+
+
+preactivation_of_call = _first
 
 
 def known_function_names() -> list[str]:
@@ -325,15 +374,21 @@ for _f in (F.relu, torch.relu):
     register_function(_f, _fixed(RELU))
 for _f in (F.relu_, torch.relu_):
     register_function(_f, _fixed_inplace(RELU))
-for _f in (torch.abs, torch.absolute):
-    register_function(_f, _fixed(ABS, None))
+register_function(torch.abs, _fixed(ABS, None))
 for _f in (torch.sigmoid, F.sigmoid):
     register_function(_f, _fixed(SIGMOID, None))
 for _f in (torch.tanh, F.tanh):
     register_function(_f, _fixed(TANH, None))
-register_function(
-    F.gelu, lambda a, k: (GELU_TANH if k.get("approximate", "none") == "tanh" else GELU, False)
-)
+
+
+def _gelu_rule(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[Activation, bool]:
+    return (GELU_TANH if _arg(args, kwargs, 1, "approximate", "none") == "tanh" else GELU), False
+
+
+register_function(F.gelu, _gelu_rule)
+register_function(torch.special.expit, _fixed(SIGMOID, None))
+for _f, _act in ((torch.sigmoid_, SIGMOID), (torch.tanh_, TANH), (torch.abs_, ABS)):
+    register_function(_f, _fixed_inplace(_act))
 register_function(F.silu, _fixed(SILU, 1))
 register_function(F.mish, _fixed(MISH, 1))
 register_function(F.hardswish, _fixed(HARDSWISH, 1))
@@ -350,7 +405,23 @@ register_function(
         bool(_arg(a, k, 2, "inplace", False)),
     ),
 )
-register_function(F.selu, _fixed(_exponential_left("selu", 1.6732632423543772), 1))
+SELU = _exponential_left("selu", 1.6732632423543772)
+register_function(F.selu, _fixed(SELU, 1))
+register_function(torch.selu, _fixed(SELU, None))
+register_function(torch.selu_, _fixed_inplace(SELU))
+register_function(
+    F.elu_, lambda a, k: (_exponential_left("elu", _arg(a, k, 1, "alpha", 1.0)), True)
+)
+register_function(F.leaky_relu_, lambda a, k: (_leaky(_arg(a, k, 1, "negative_slope", 0.01)), True))
+register_function(
+    F.hardtanh_,
+    lambda a, k: (
+        _window("hardtanh", _arg(a, k, 1, "min_val", -1.0), _arg(a, k, 2, "max_val", 1.0)),
+        True,
+    ),
+)
+register_function(torch.celu, lambda a, k: (_celu(_arg(a, k, 1, "alpha", 1.0)), False))
+register_function(torch.celu_, lambda a, k: (_celu(_arg(a, k, 1, "alpha", 1.0)), True))
 register_function(
     F.celu,
     lambda a, k: (_celu(_arg(a, k, 1, "alpha", 1.0)), bool(_arg(a, k, 2, "inplace", False))),
@@ -366,9 +437,16 @@ register_function(
     F.softplus,
     lambda a, k: (_softplus(_arg(a, k, 1, "beta", 1.0), _arg(a, k, 2, "threshold", 20.0)), False),
 )
-for _m, _act in (("relu", RELU), ("abs", ABS), ("sigmoid", SIGMOID), ("tanh", TANH)):
+for _m, _act in (
+    ("relu", RELU),
+    ("abs", ABS),
+    ("absolute", ABS),
+    ("sigmoid", SIGMOID),
+    ("tanh", TANH),
+):
     register_function(_m, _fixed(_act, None))
     register_function(_m + "_", _fixed_inplace(_act))
+register_function(torch.absolute, _fixed(ABS, None))
 
 
 # ATen operators: what torch.export programs (.pt2) and other ATen-level graphs call.
@@ -404,3 +482,16 @@ register_function(
     _aten.elu.default,
     lambda a, k: (_exponential_left("elu", _arg(a, k, 1, "alpha", 1.0)), False),
 )
+
+
+# transformers' activation modules, named so the probe never imports transformers. Each is one
+# site named by its module path; the tanh inside NewGELUActivation's formula is not a site of its
+# own.
+for _name, _rule in (
+    ("GELUActivation", GELU),
+    ("NewGELUActivation", GELU_TANH),
+    ("GELUTanh", GELU_TANH),
+    ("FastGELUActivation", GELU_TANH),
+    ("SiLUActivation", SILU),
+):
+    register_activation_class(f"transformers.activations.{_name}", _rule)
