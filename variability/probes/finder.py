@@ -302,15 +302,16 @@ class SiteFinder:
         name = frame.path if (frame.leaf and frame.path) else _join(frame.path, label)
         z = preactivation_of_call(args, kwargs)
         reason = _unmeasurable(z)
-        number = forward.counters.get(name, 0)
-        if reason is None and not self.selection.measures(name, number):
-            reason = NOT_SELECTED
+        if reason is None:
+            # numbered whether selected or not, so a name means the same call either way
+            number = forward.next_number(name)
+            if not self.selection.measures(name, number):
+                reason = NOT_SELECTED
         if reason is not None:
             self.visitor.unprobed(name, label, reason)
             return function(*args, **kwargs)
         activation, inplace = rule(args, kwargs)
         site = self._function_site(name, activation, inplace)
-        forward.next_number(name)
         call = self._call(site, number, forward.axis_of(z))
         if inplace:
             self.visitor.before(call, z)
