@@ -7,6 +7,7 @@ can register its own module types (``register_activation``) or functions (``regi
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,6 +16,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+
+from variability.probes.intervals import (
+    ABOVE_ZERO,
+    EVERYWHERE,
+    Interval,
+    Intervals,
+    active_set,
+    derivative_intervals,
+)
 
 ActiveTest = Callable[[Tensor, float], Tensor]
 """``(z, tau) -> bool tensor`` of the same shape as ``z``: True where the unit is active."""
@@ -33,6 +43,9 @@ class Activation:
     ``piece``: for a piecewise-linear nonlinearity whose linear pieces are not told apart by
     ``active`` (the absolute value is active on both sides of 0), which piece ``z`` lies on;
     pieces per line counts changes of it. None: the active pattern marks the pieces.
+    ``intervals``: ``tau -> Intervals`` when the active set is a union of intervals of ``z``
+    (intervals.py; every rule of docs/figures.md but PReLU): the compiled kernel then counts
+    active values in its one pass over ``z``.
     """
 
     name: str
@@ -40,6 +53,7 @@ class Activation:
     preactivation: PreActivation | None = None
     count_from_output: Callable[[Tensor], Tensor] | None = None
     piece: Callable[[Tensor], Tensor] | None = None
+    intervals: Callable[[float], Intervals] | None = None
 
     def read_preactivation(self, module: nn.Module, inputs: tuple[Any, ...], output: Any) -> Tensor:
         if self.preactivation is not None:
@@ -163,14 +177,13 @@ def is_inplace_module(module: nn.Module) -> bool:
 
 
 # --- the rules --------------------------------------------------------------------------------
+# Each rule gives its active set as intervals of z (intervals.py); the active test is made from
+# them, so the compiled kernel and PyTorch count the same values.
 
 
-def _positive(z: Tensor, tau: float) -> Tensor:
-    return z > 0
-
-
-def _nonzero(z: Tensor, tau: float) -> Tensor:
-    return z != 0
+def _by_intervals(name: str, intervals: Callable[[float], Intervals], **extra: Any) -> Activation:
+    cached = functools.lru_cache(maxsize=32)(intervals)
+    return Activation(name, active_set(cached), intervals=cached, **extra)
 
 
 def _sign_side(z: Tensor) -> Tensor:
@@ -178,19 +191,20 @@ def _sign_side(z: Tensor) -> Tensor:
     return z > 0
 
 
+_BELOW_ZERO = Interval(-math.inf, 0.0, high_closed=False)
+_NOWHERE: Intervals = ()
+
 # a >= 0 for ReLU and Abs outputs, so sign(a) is 1 exactly where the unit is active. (The probe
 # recognises torch.sign and writes its flags into scratch memory.)
-RELU = Activation("relu", _positive, count_from_output=torch.sign)
-ABS = Activation("abs", _nonzero, count_from_output=torch.sign, piece=_sign_side)
+RELU = _by_intervals("relu", lambda tau: (ABOVE_ZERO,), count_from_output=torch.sign)
+ABS = _by_intervals(
+    "abs", lambda tau: (_BELOW_ZERO, ABOVE_ZERO), count_from_output=torch.sign, piece=_sign_side
+)
 
 
 def _symmetric_window(name: str, half_width: Callable[[float], float]) -> Activation:
     """Activations whose slope falls with |z| (sigmoid, tanh): active iff |z| <= half_width(tau)."""
-
-    def active(z: Tensor, tau: float) -> Tensor:
-        return z.abs() <= half_width(tau)
-
-    return Activation(name, active)
+    return _by_intervals(name, lambda tau: (Interval(-half_width(tau), half_width(tau)),))
 
 
 def sigmoid_half_width(tau: float) -> float:
@@ -216,13 +230,16 @@ def _leaky(slope: float, name: str = "leaky_relu") -> Activation:
     """phi' is 1 for z > 0 and ``slope`` below: the negative side is active iff |slope| is large."""
     peak = max(1.0, abs(slope))
 
-    def active(z: Tensor, tau: float) -> Tensor:
-        positive = z > 0 if tau * peak <= 1.0 else torch.zeros_like(z, dtype=torch.bool)
-        if abs(slope) >= tau * peak:
-            return positive | (z <= 0)
-        return positive
+    def intervals(tau: float) -> Intervals:
+        right = tau * peak <= 1.0
+        left = abs(slope) >= tau * peak
+        if right and left:
+            return (EVERYWHERE,)
+        if left:
+            return (Interval(-math.inf, 0.0),)
+        return (ABOVE_ZERO,) if right else _NOWHERE
 
-    return Activation(name, active)
+    return _by_intervals(name, intervals)
 
 
 def _prelu(module: nn.Module) -> Activation:
@@ -246,60 +263,73 @@ def _exponential_left(name: str, alpha: float, scale: float = 1.0) -> Activation
     """ELU / SELU: phi' = scale for z > 0, scale * alpha * e^z below; peak scale * max(1, alpha)."""
     peak = max(1.0, alpha)
 
-    def active(z: Tensor, tau: float) -> Tensor:
-        right = z > 0 if tau * peak <= 1.0 else torch.zeros_like(z, dtype=torch.bool)
-        if alpha <= 0:
-            return right
-        return right | ((z <= 0) & (z >= math.log(tau * peak / alpha)))
+    def intervals(tau: float) -> Intervals:
+        found = [ABOVE_ZERO] if tau * peak <= 1.0 else []
+        if alpha > 0 and tau > 0:
+            found.append(Interval(math.log(tau * peak / alpha), 0.0))
+        elif alpha > 0:
+            found.append(Interval(-math.inf, 0.0))
+        return tuple(found)
 
-    return Activation(name, active)
+    return _by_intervals(name, intervals)
 
 
 def _celu(alpha: float) -> Activation:
     """CELU: phi' = 1 for z > 0, exp(z / alpha) below; peak 1."""
 
-    def active(z: Tensor, tau: float) -> Tensor:
-        return (z > 0) | (z >= alpha * math.log(tau))
+    def intervals(tau: float) -> Intervals:
+        if tau <= 0:
+            return (EVERYWHERE,)
+        return (ABOVE_ZERO, Interval(alpha * math.log(tau), math.inf))
 
-    return Activation("celu", active)
+    return _by_intervals("celu", intervals)
 
 
 def _window(name: str, low: float, high: float) -> Activation:
     """Hardtanh, ReLU6, Hardsigmoid: constant slope inside (low, high), zero outside."""
-
-    def active(z: Tensor, tau: float) -> Tensor:
-        return (z > low) & (z < high)
-
-    return Activation(name, active)
+    return _by_intervals(
+        name, lambda tau: (Interval(low, high, low_closed=False, high_closed=False),)
+    )
 
 
-def _hardswish_active(z: Tensor, tau: float) -> Tensor:
+def _hardswish_intervals(tau: float) -> Intervals:
     # phi' = 0 below -3, (2z + 3) / 6 on (-3, 3), 1 above 3; the peak |phi'| is 1.5 (at z -> 3-).
-    inside = (z > -3) & (z < 3) & ((2 * z + 3).abs() / 6 >= tau * 1.5)
-    above = z >= 3 if tau * 1.5 <= 1.0 else torch.zeros_like(z, dtype=torch.bool)
-    return inside | above
+    # Inside (-3, 3): |2z + 3| >= 9 tau, that is z <= (-9 tau - 3) / 2 or z >= (9 tau - 3) / 2.
+    found = [
+        Interval(-3.0, (-9 * tau - 3) / 2, low_closed=False),
+        Interval((9 * tau - 3) / 2, 3.0, high_closed=False),
+    ]
+    if tau * 1.5 <= 1.0:
+        found.append(Interval(3.0, math.inf))
+    return tuple(found)
 
 
 def _softplus(beta: float, threshold: float) -> Activation:
     """Softplus: phi' = sigmoid(beta z) (exactly 1 above threshold / beta); peak 1."""
+    if beta <= 0:
 
-    def active(z: Tensor, tau: float) -> Tensor:
+        def active(z: Tensor, tau: float) -> Tensor:
+            if tau >= 1.0:
+                return beta * z > threshold
+            return beta * z >= math.log(tau / (1.0 - tau))
+
+        return Activation("softplus", active)
+
+    def intervals(tau: float) -> Intervals:
         if tau >= 1.0:
-            return beta * z > threshold
-        return beta * z >= math.log(tau / (1.0 - tau))
+            return (Interval(threshold / beta, math.inf, low_closed=False),)
+        if tau <= 0.0:
+            return (EVERYWHERE,)
+        return (Interval(math.log(tau / (1.0 - tau)) / beta, math.inf),)
 
-    return Activation("softplus", active)
+    return _by_intervals("softplus", intervals)
 
 
 def _from_derivative(name: str, derivative: Callable[[Tensor], Tensor]) -> Activation:
-    """Smooth activations with a non-monotone slope (GELU, SiLU, Mish): test |phi'| directly."""
-    grid = torch.linspace(-20.0, 20.0, 400_001, dtype=torch.float64)
-    peak = float(derivative(grid).abs().max())
-
-    def active(z: Tensor, tau: float) -> Tensor:
-        return derivative(z).abs() >= tau * peak
-
-    return Activation(name, active)
+    """Smooth activations with a non-monotone slope (GELU, SiLU, Mish): the intervals where
+    |phi'| >= tau * max|phi'|, found once per tau from the exact derivative (intervals.py)."""
+    intervals = derivative_intervals(derivative)
+    return Activation(name, active_set(intervals), intervals=intervals)
 
 
 def _gelu_slope(z: Tensor) -> Tensor:
@@ -330,7 +360,7 @@ GELU = _from_derivative("gelu", _gelu_slope)
 GELU_TANH = _from_derivative("gelu", _gelu_tanh_slope)
 SILU = _from_derivative("silu", _silu_slope)
 MISH = _from_derivative("mish", _mish_slope)
-HARDSWISH = Activation("hardswish", _hardswish_active)
+HARDSWISH = _by_intervals("hardswish", _hardswish_intervals)
 
 register_activation(nn.ReLU, RELU)
 register_activation(nn.LeakyReLU, lambda m: _leaky(m.negative_slope))

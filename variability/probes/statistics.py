@@ -37,6 +37,7 @@ from variability.probes.activations import Activation
 from variability.probes.batch_rows import BatchRows
 from variability.probes.errors import ProbeError
 from variability.probes.gram import Gram
+from variability.probes.intervals import exact_bounds
 from variability.probes.layout import Layout
 from variability.probes.workspace import Workspace, slabs_like
 
@@ -390,15 +391,24 @@ class SiteStatistics:
         n = a.numel() // self.units
         fresh = not self.initialised
         self._shift_for(a, layout, check=False)  # sets the reference value on the first batch
-        if not kernels.reduce_batch(a, z, self._shift_cast, layout, self._sums):
+        counts = z is not None or active_from_output
+        bounds = None
+        if (
+            z is not None
+            and activation.count_from_output is not torch.sign
+            and activation.intervals is not None
+        ):  # the kernel counts the values of z in the active intervals
+            bounds = exact_bounds(activation.intervals(tau), z.dtype)
+            if not kernels.fits_intervals(bounds):
+                bounds = None
+        if not kernels.reduce_batch(a, z, self._shift_cast, layout, self._sums, bounds):
             if fresh and not bool(torch.isfinite(self._shift_cast).all()):
                 self._init_shift(a, layout, check=True)  # the first sample held NaN or Inf
             slabs = slabs_like(workspace, a, 2)
             self._add_masked(a, layout, z, activation, tau, active_from_output, slabs)
             return
         sums = self._sums_rows
-        counts = z is not None or active_from_output
-        if counts and activation.count_from_output is not torch.sign:
+        if counts and activation.count_from_output is not torch.sign and bounds is None:
             # The kernel counts a != 0 (the sign of a >= 0): other activations count by their rule.
             flags = slabs_like(workspace, a, 1)[0]
             if activation.count_from_output is not None:
