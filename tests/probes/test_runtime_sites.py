@@ -261,3 +261,17 @@ def test_names_are_the_same_in_another_process_state():
         states.append(probe.state())
     assert states[0].names() == states[1].names()
     assert states[0].merged(states[1]).names() == states[0].names()
+
+
+def test_the_mode_is_off_as_soon_as_a_forward_fails_inside_the_block():
+    """A training loop that catches an error and goes on: the function mode must not stay on
+    the stack (it would see the loop's own torch calls), and the next forward is probed."""
+    model = Blocks()
+    with Probe(model) as probe, torch.no_grad():
+        with pytest.raises(RuntimeError):
+            model(torch.randn(4, 7))
+        assert not torch.overrides._get_current_function_mode_stack()
+        model(torch.randn(6, 3))
+    results = probe.results()
+    assert results.samples == 6
+    assert [s.samples for s in results.sites] == [6, 6, 6, 6]
