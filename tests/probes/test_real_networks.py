@@ -230,14 +230,16 @@ class Block(nn.Module):
 
 
 def test_own_wrapper_module_is_one_site_named_by_its_path():
+    """Beside an activation module (nn.Tanh), which once stopped the search for calls."""
     torch.manual_seed(0)
-    model = nn.Sequential(Block(), nn.Linear(5, 4), Block())
-    capture = Capture({"0": model[0].dense, "2": model[2].dense})
+    model = nn.Sequential(Block(), nn.Linear(5, 4), nn.Tanh(), Block())
+    capture = Capture({"0": model[0].dense, "1": model[1], "3": model[3].dense})
     results = probe_model(model, torch.randn(200, 4), batch_size=64)
     capture.close()
-    assert results.site_names() == ["0.act_fn", "2.act_fn"]
+    assert results.site_names() == ["0.act_fn", "2", "3.act_fn"]
     assert_site(results["0.act_fn"], reference(capture["0"], "gelu"))
-    assert_site(results["2.act_fn"], reference(capture["2"], "gelu"))
+    assert_site(results["2"], reference(capture["1"], "tanh"))
+    assert_site(results["3.act_fn"], reference(capture["3"], "gelu"))
 
 
 def relu_net():
