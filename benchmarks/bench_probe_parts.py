@@ -39,7 +39,7 @@ def main() -> None:
     a = torch.relu(z)
     weight = torch.randn(256, 256, generator=generator)
     shift = a[0].clone()
-    layout = layout_of(a, -1)
+    layout = layout_of(a)
     sums = np.zeros((kernels.ROWS, 256))
     scratch = torch.empty(2, 1024, 256)
     gram = Gram()

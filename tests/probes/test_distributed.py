@@ -61,3 +61,28 @@ def test_two_ranks_merge_to_one_pass(tmp_path):
                     assert math.isclose(mine[key], value, rel_tol=1e-6, abs_tol=1e-7), key
                 else:
                     assert mine[key] == value, key
+
+
+def test_distributed_data_parallel_is_unwrapped(tmp_path):
+    """One gloo process: DDP's forward calls ``.module``; the probe's sites and figures are the
+    bare model's."""
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'init'}", rank=0, world_size=1)
+    try:
+        model = make_model()
+        x = make_data()
+        wrapped = nn.parallel.DistributedDataParallel(model)
+        with Probe(wrapped) as probe, torch.no_grad():
+            for batch in x.split(64):
+                wrapped(batch)
+        got = figures(probe.results())
+    finally:
+        dist.destroy_process_group()
+    with Probe(model) as probe, torch.no_grad():
+        for batch in x.split(64):
+            model(batch)
+    expected = figures(probe.results())
+    assert [s["name"] for s in got] == [s["name"] for s in expected] == ["1", "3", "output"]
+    for mine, ref in zip(got, expected, strict=True):
+        for key, value in ref.items():
+            if isinstance(value, float):
+                assert math.isclose(mine[key], value, rel_tol=1e-9, abs_tol=1e-12), key

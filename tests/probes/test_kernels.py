@@ -39,7 +39,7 @@ def test_kernel_sums_equal_float64_sums(dtype, shape, unit_axis, with_z):
     generator = torch.Generator().manual_seed(sum(shape))
     z = (3.0 + 2.0 * torch.randn(shape, generator=generator, dtype=torch.float64)).to(dtype)
     a = torch.relu(z - 3.0)  # a quarter or so of the values are exactly 0
-    layout = layout_of(a, -1, unit_axis)
+    layout = layout_of(a, unit_axis)
     assert kernels.fits(a, layout, z if with_z else None)
     shift = layout.first_sample(a).contiguous()
     out = np.full((kernels.ROWS, layout.units), np.nan)
@@ -57,7 +57,7 @@ def test_kernel_sums_equal_float64_sums(dtype, shape, unit_axis, with_z):
 def test_kernel_reports_a_batch_with_nan_or_inf(bad):
     a = torch.rand(200, 8)
     a[150, 3] = bad
-    layout = layout_of(a, -1)
+    layout = layout_of(a)
     out = np.zeros((kernels.ROWS, 8))
     assert not kernels.reduce_batch(a, None, torch.zeros(8), layout, out)
     z = torch.rand(200, 8)
@@ -67,17 +67,17 @@ def test_kernel_reports_a_batch_with_nan_or_inf(bad):
 
 def test_what_the_kernel_cannot_read_in_place_goes_to_pytorch():
     a = torch.rand(64, 10)
-    layout = layout_of(a, -1)
+    layout = layout_of(a)
     assert kernels.fits(a, layout)
     assert not kernels.fits(a.T.contiguous().T, layout)  # units not contiguous
     assert not kernels.fits(a.half(), layout)
     assert not kernels.fits(a, layout, a.double())  # z of another precision
     conv = torch.rand(2, 3, 4, 5)
-    assert kernels.fits(conv, layout_of(conv, -1))
+    assert kernels.fits(conv, layout_of(conv))
     channels_last = conv.to(memory_format=torch.channels_last)
-    assert not kernels.fits(channels_last, layout_of(channels_last, -1))
+    assert not kernels.fits(channels_last, layout_of(channels_last))
     sequence = torch.rand(2, 7, 3)  # (N, T, F): units last
-    assert kernels.fits(sequence, layout_of(sequence, -1))
+    assert kernels.fits(sequence, layout_of(sequence))
     assert kernels.fits(sequence, layout_of(sequence, 1))  # (N, C, L): channels
 
 
@@ -155,3 +155,45 @@ def _assert_close(one, other, where):
         assert other == pytest.approx(one, rel=1e-5, abs=1e-6, nan_ok=True), where
     else:
         assert one == other, where
+
+
+INTERVAL_RULES = [
+    nn.GELU(),
+    nn.GELU(approximate="tanh"),
+    nn.SiLU(),
+    nn.Mish(),
+    nn.ELU(alpha=2.0),
+    nn.Hardswish(),  # three intervals
+    nn.Hardtanh(-1.0, 1.0),  # open ends at values a float holds exactly
+    nn.LeakyReLU(0.01),  # z > 0: the open end at 0
+    nn.Sigmoid(),
+    nn.Softplus(beta=2.0),
+]
+
+
+@pytest.mark.parametrize("module", INTERVAL_RULES, ids=repr)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("tau", [0.05, 0.1, 0.5])
+def test_kernel_counts_active_values_as_the_rule_does(module, dtype, tau):
+    """The kernel's interval test counts exactly the values the activation's rule (PyTorch)
+    calls active, bounds included: z holds every interval end and its float neighbours."""
+    from variability.probes.activations import activation_for_module
+    from variability.probes.intervals import exact_bounds
+
+    activation = activation_for_module(module)
+    bounds = exact_bounds(activation.intervals(tau), dtype)
+    assert kernels.fits_intervals(bounds)
+    ends = torch.tensor(
+        [v for v in bounds.ravel().tolist() if np.isfinite(v)] + [0.0, -3.0, 3.0, 1.0, -1.0],
+        dtype=dtype,
+    )
+    up = torch.nextafter(ends, torch.full_like(ends, np.inf))
+    down = torch.nextafter(ends, torch.full_like(ends, -np.inf))
+    spread = torch.randn(4000, generator=torch.Generator().manual_seed(0), dtype=dtype) * 4
+    z = torch.cat([ends, up, down, spread]).reshape(-1, 1).repeat(1, 3)
+    a = module(z)
+    layout = layout_of(a)
+    out = np.zeros((kernels.ROWS, 3))
+    assert kernels.reduce_batch(a, z, torch.zeros(3, dtype=dtype), layout, out, bounds)
+    expected = activation.active(z, tau).sum(0).double().numpy()
+    assert np.array_equal(out[kernels.NONZERO], expected)

@@ -90,3 +90,68 @@ def test_the_fallback_moments_give_the_same_figures(monkeypatch):
                 assert getattr(other, name) is None
             else:
                 assert getattr(other, name) == pytest.approx(expected, rel=1e-5, abs=1e-7)
+
+
+def redundancy_bound(samples: int) -> float:
+    """docs/figures.md: a correlation carries about 6e-8 * sqrt(M) absolute error."""
+    return 6e-8 * np.sqrt(samples)
+
+
+def reference_redundancy(a: np.ndarray, constant: float = 1e-3) -> float:
+    rms = np.sqrt((a**2).mean(0).mean())
+    keep = a.std(0) > constant * rms
+    correlation = np.abs(np.corrcoef(a[:, keep], rowvar=False))
+    return float(correlation[np.triu_indices(int(keep.sum()), k=1)].mean())
+
+
+@pytest.mark.parametrize("batch", [100, 1024, 4096])
+def test_correlated_units_far_from_their_first_value_meet_the_redundancy_bound(batch):
+    """Two perfectly correlated ReLU units, off (0) at the first sample and near 10 at every
+    other: the cross products around the first value are 1e7 times the covariance. Taken
+    around that value in float32, the redundancy was 1.3e-4 below 1 (these data put the error
+    below 1, where the clipping of correlations to [0, 1] cannot hide it); the bound is 3.8e-6.
+    """
+    t = torch.rand(4096, generator=torch.Generator().manual_seed(0))
+    first = 10 + 0.01 * t
+    first[0] = 0.0
+    second = 3 * first + 1
+    second[0] = 0.0
+    z = torch.stack([first, second], 1)
+    with Probe(nn.Sequential(nn.ReLU())) as probe, torch.no_grad():
+        for part in z.split(batch):
+            probe.model(part)
+    site = probe.results()["0"]
+    expected = reference_redundancy(z.double().numpy())
+    assert expected > 0.99999
+    assert abs(site.redundancy - expected) <= redundancy_bound(4096)
+
+
+def test_deep_narrow_relu_net_meets_the_redundancy_bound_at_every_site():
+    from variability import build_model
+
+    worst = 0.0
+    for seed in range(3):
+        model = build_model("fc", d_in=2, d_out=1, depth=64, width=6, seed=seed)
+        x = torch.rand(4096, 2, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+        outputs: dict[str, list[torch.Tensor]] = {}
+        modules = dict(model.named_modules())
+
+        def keep(name, kept=outputs):
+            return lambda m, i, o: kept.setdefault(name, []).append(o.double())
+
+        with Probe(model) as probe, torch.no_grad():
+            hooks = [
+                modules[name].register_forward_hook(keep(name))
+                for name in modules
+                if isinstance(modules[name], nn.ReLU)
+            ]
+            for part in x.split(1024):
+                model(part)
+            for hook in hooks:
+                hook.remove()
+        for site in probe.results().sites:
+            if site.redundancy is None or site.redundancy_units < 2:
+                continue
+            expected = reference_redundancy(torch.cat(outputs[site.name]).numpy())
+            worst = max(worst, abs(site.redundancy - expected))
+    assert 0.0 < worst <= redundancy_bound(4096)

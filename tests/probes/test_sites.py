@@ -10,7 +10,6 @@ from variability import (
     NoProbeSitesError,
     Probe,
     ProbeError,
-    TraceError,
     probe_model,
     register_activation,
 )
@@ -100,8 +99,9 @@ def test_unknown_site_name_is_a_clear_error():
 
 
 def test_no_site_is_a_clear_error_naming_what_was_looked_for():
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 1))
     with pytest.raises(NoProbeSitesError) as info:
-        Probe(nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 1)))
+        probe_model(model, torch.randn(5, 3))
     message = str(info.value)
     assert "found no probe site in Sequential" in message
     assert "ReLU" in message and "relu" in message and "sites=" in message
@@ -118,9 +118,15 @@ class Untraceable(nn.Module):
         return self.linear(x)
 
 
-def test_untraceable_model_says_how_to_name_sites():
-    with pytest.raises(TraceError, match="Name the sites to probe instead"):
-        Probe(Untraceable())
+def test_data_dependent_control_flow_is_probed_as_it_runs():
+    torch.manual_seed(0)
+    model = Untraceable()
+    x = torch.randn(64, 3).abs()  # x.sum() > 0: the relu branch runs
+    results = probe_model(model, x)
+    assert results.site_names() == ["relu"]
+    with torch.no_grad():
+        z = model.linear(x).double()
+    assert results["relu"].activation_ratio == pytest.approx(float((z > 0).double().mean()))
     # and naming a module works
     results = probe_model(Untraceable(), torch.ones(4, 3), sites=["linear"])
     assert results.site_names() == ["linear"]

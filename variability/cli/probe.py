@@ -50,6 +50,8 @@ from variability.reports.diagnosis import Hint, diagnose
 __all__ = ["DEFAULT_SAMPLES", "probe"]
 
 DEFAULT_SAMPLES = 4096
+DEFAULT_SEQ_LEN = 64
+"""Token ids per generated input of a text model (at most the model's maximum length)."""
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -69,8 +71,9 @@ _MODEL, _INPUTS, _PROBE, _OUTPUT = "Model", "Probe set", "Probe", "Output"
 ModelArgument = Annotated[
     Path,
     typer.Argument(
-        help="Model file: a variability model file, a state dict (with --arch), a torch.export "
-        "program (.pt2), a TorchScript archive, or a pickled module (with --trust-pickle).",
+        help="Model file: a variability model file, a state dict or .safetensors weights (with "
+        "--arch), a Hugging Face model folder, a torch.export program (.pt2), a TorchScript "
+        "archive, or a pickled module (with --trust-pickle).",
         metavar="MODEL",
         show_default=False,
     ),
@@ -103,6 +106,15 @@ TrustPickleOption = Annotated[
         panel=_MODEL,
     ),
 ]
+TrustRemoteCodeOption = Annotated[
+    bool,
+    _option(
+        "--trust-remote-code",
+        help="Let a Hugging Face model folder run modelling code of its own (its config's "
+        "auto_map). It runs any code the folder contains: use it only for folders you trust.",
+        panel=_MODEL,
+    ),
+]
 InputsOption = Annotated[
     Path | None,
     _option(
@@ -129,6 +141,17 @@ DistOption = Annotated[
         "--dist",
         help="Generated inputs: standard normal (the default), or uniform on \\[-1, 1].",
         panel=_INPUTS,
+    ),
+]
+SeqLenOption = Annotated[
+    int | None,
+    _option(
+        "--seq-len",
+        help=f"Text models (a Hugging Face folder, a first Embedding layer): generated inputs are "
+        f"random token ids, this many per input (default {DEFAULT_SEQ_LEN}, at most the model's "
+        "maximum length).",
+        panel=_INPUTS,
+        metavar="N",
     ),
 ]
 SamplesOption = Annotated[
@@ -267,9 +290,11 @@ def probe(
     arch: ArchOption = None,
     arch_kwargs: ArchKwargsOption = None,
     trust_pickle: TrustPickleOption = False,
+    trust_remote_code: TrustRemoteCodeOption = False,
     inputs: InputsOption = None,
     input_shape: InputShapeOption = None,
     dist: DistOption = None,
+    seq_len: SeqLenOption = None,
     samples: SamplesOption = None,
     seed: SeedOption = 0,
     batch_size: BatchSizeOption = 1024,
@@ -306,6 +331,7 @@ def probe(
         arch=arch,
         arch_kwargs=parse_arch_kwargs(arch_kwargs),
         trust_pickle=trust_pickle,
+        trust_remote_code=trust_remote_code,
         device=torch_device,
     )
     chosen_sites = [
@@ -314,8 +340,11 @@ def probe(
     if chosen_sites and loaded.output_only:
         raise UserError(f"--sites cannot be used with {model}: {loaded.notes[0]}")
     notes = list(loaded.notes)
+    _check_token_options(loaded, inputs, shape, dist, seq_len)
     if inputs is not None:
         probe_set = read_inputs(inputs, sample_shape=shape, dtype=loaded.dtype)
+    elif loaded.input_hint.vocab is not None and shape is None:
+        probe_set = _token_inputs(loaded, seq_len, samples, seed)
     else:
         probe_set = generate_inputs(
             shape or _model_input_shape(loaded, notes),
@@ -365,6 +394,55 @@ def _check_option_combinations(
             "--dist and --samples describe generated inputs; they cannot be combined with "
             "--inputs FILE"
         )
+
+
+def _check_token_options(
+    loaded: LoadedModel,
+    inputs: Path | None,
+    shape: tuple[int, ...] | None,
+    dist: Distribution | None,
+    seq_len: int | None,
+) -> None:
+    if seq_len is None:
+        if loaded.input_hint.vocab is not None and dist is not None and inputs is None:
+            raise UserError(
+                f"{loaded.path.name} takes token ids, drawn uniformly from its vocabulary: "
+                "--dist does not apply (--seq-len sets their length)"
+            )
+        return
+    if inputs is not None:
+        raise UserError(
+            "--seq-len describes generated token ids; it cannot be combined with --inputs FILE"
+        )
+    if loaded.input_hint.vocab is None:
+        raise UserError(
+            f"--seq-len gives the length of token-id inputs, but {loaded.path.name} does not "
+            "take token ids (its first layer is not an Embedding); use --input-shape"
+        )
+    if shape is not None:
+        raise UserError("--seq-len and --input-shape both give the input shape: use one")
+    if seq_len < 1:
+        raise UserError(f"--seq-len must be at least 1, got {seq_len}")
+
+
+def _token_inputs(
+    loaded: LoadedModel, seq_len: int | None, samples: int | None, seed: int
+) -> ProbeInputs:
+    hint = loaded.input_hint
+    assert hint.vocab is not None
+    longest = hint.max_length
+    if seq_len is not None and longest is not None and seq_len > longest:
+        raise UserError(
+            f"--seq-len {seq_len} is longer than {loaded.path.name} takes ({longest} positions)"
+        )
+    length = seq_len or min(DEFAULT_SEQ_LEN, longest or DEFAULT_SEQ_LEN)
+    return generate_inputs(
+        (length,),
+        DEFAULT_SAMPLES if samples is None else samples,
+        distribution="tokens",
+        seed=seed,
+        vocab=hint.vocab,
+    )
 
 
 def _model_input_shape(loaded: LoadedModel, notes: list[str]) -> tuple[int, ...]:
@@ -421,6 +499,13 @@ def _notes_on_results(probe_set: ProbeInputs, results: ProbeResults) -> list[str
         )
     if results.unused_sites:
         notes.append(f"sites that never ran: {', '.join(results.unused_sites)}")
+    if results.unprobed_calls:
+        listed = ", ".join(
+            f"{call.name} ({call.function}, {count} calls: {call.reason})"
+            for call, count in results.unprobed_calls.items()
+        )
+        notes.append(f"activation calls seen but not measured: {listed}")
+    notes.extend(results.notes)
     return notes
 
 

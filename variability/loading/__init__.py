@@ -6,6 +6,7 @@ Usable from Python as well as behind ``variability probe``::
     model = load_user_model("model.pt2")
 """
 
+from variability.loading.dispatch import load_user_model
 from variability.loading.errors import (
     ArchError,
     InputsError,
@@ -22,7 +23,7 @@ from variability.loading.inputs import (
     generate_inputs,
     read_inputs,
 )
-from variability.loading.models import OUTPUT_ONLY_REASON, LoadedModel, load_user_model
+from variability.loading.models import OUTPUT_ONLY_REASON, LoadedModel
 from variability.loading.shapes import InputHint, format_shape, parse_shape, show_shape
 
 __all__ = [

@@ -29,6 +29,7 @@ INPUT_FORMATS = (".npy", ".pt", ".pth", ".csv")
 DISTRIBUTIONS = {
     "normal": "standard normal",
     "uniform": "uniform on [-1, 1]",
+    "tokens": "token ids drawn uniformly from the vocabulary",
 }
 CHUNK = 256
 """Generated inputs are drawn this many samples at a time, chunk k from seed (seed, k)."""
@@ -46,6 +47,7 @@ class ProbeInputs:
     tensor: Tensor | None = None
     distribution: str | None = None
     seed: int | None = None
+    vocab: int | None = None  # token ids are drawn below this (distribution "tokens")
 
     def batches(self, batch_size: int) -> Iterator[Tensor]:
         """The probe set in batches of ``batch_size`` (the last may be smaller)."""
@@ -67,6 +69,7 @@ class ProbeInputs:
             "nonfinite": self.nonfinite,
             "distribution": self.distribution,
             "seed": self.seed,
+            "vocab": self.vocab,
         }
 
 
@@ -83,7 +86,10 @@ def _generated(inputs: ProbeInputs, batch_size: int) -> Iterator[Tensor]:
         rows = min(CHUNK, inputs.samples - k * CHUNK)
         generator = _chunk_generator(inputs.seed, k)
         shape = (rows, *inputs.sample_shape)
-        if inputs.distribution == "uniform":
+        if inputs.distribution == "tokens":
+            assert inputs.vocab is not None
+            chunk = torch.randint(0, inputs.vocab, shape, generator=generator)
+        elif inputs.distribution == "uniform":
             chunk = torch.rand(shape, generator=generator) * 2 - 1
         else:
             chunk = torch.randn(shape, generator=generator)
@@ -105,14 +111,29 @@ def generate_inputs(
     distribution: str = "normal",
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
+    vocab: int | None = None,
 ) -> ProbeInputs:
-    """``samples`` random inputs of ``sample_shape``: standard normal, or uniform on [-1, 1]."""
+    """``samples`` random inputs of ``sample_shape``: standard normal, uniform on [-1, 1], or
+    (``distribution="tokens"``) integer token ids drawn uniformly below ``vocab``."""
     if distribution not in DISTRIBUTIONS:
         raise InputsError(
             f"unknown distribution {distribution!r}: use {' or '.join(DISTRIBUTIONS)}"
         )
     if samples < 1:
         raise InputsError(f"--samples must be at least 1, got {samples}")
+    if distribution == "tokens":
+        if vocab is None or vocab < 1:
+            raise InputsError("token-id inputs need the size of the model's vocabulary")
+        return ProbeInputs(
+            f"{samples} generated sequences of {sample_shape[-1]} token ids, drawn uniformly "
+            f"below {vocab}, seed {seed}",
+            samples,
+            tuple(sample_shape),
+            torch.int64,
+            distribution=distribution,
+            seed=seed,
+            vocab=vocab,
+        )
     return ProbeInputs(
         f"{samples} generated inputs of shape {show_shape(sample_shape)}, "
         f"{DISTRIBUTIONS[distribution]}, seed {seed}",

@@ -29,13 +29,16 @@ class InputHint:
 
     ``exact``: the model takes only this shape (inputs of another shape are refused before the
     model runs). ``batch``: a batch size the model is fixed to (a torch.export program exported
-    without a dynamic batch dimension), or None.
+    without a dynamic batch dimension), or None. ``vocab``: the model takes token ids below this
+    (a text model: generated inputs are token ids, ``--seq-len`` long, at most ``max_length``).
     """
 
     shape: tuple[int, ...] | None
     source: str
     exact: bool = False
     batch: int | None = None
+    vocab: int | None = None
+    max_length: int | None = None
 
 
 UNKNOWN = InputHint(None, "")
@@ -89,5 +92,6 @@ def hint_from_first_layer(model: nn.Module) -> InputHint:
                 None, f"{where} takes {channels} channels, so one input is ({channels}, {spatial})"
             )
         if kind == "Embedding":
-            return InputHint(None, f"{where} takes integer token ids")
+            vocab = int(weight.shape[0])
+            return InputHint(None, f"{where} takes token ids below {vocab}", vocab=vocab)
     return UNKNOWN

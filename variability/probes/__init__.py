@@ -12,7 +12,7 @@ from variability.probes.activations import (
 from variability.probes.errors import NoProbeSitesError, ProbeError, TraceError
 from variability.probes.landscape import LinePieces, pieces_per_line, v3
 from variability.probes.probe import Probe, probe_model
-from variability.probes.results import SCHEMA_VERSION, ProbeResults, SiteResult
+from variability.probes.results import SCHEMA_VERSION, ProbeResults, SiteResult, UnprobedCall
 from variability.probes.state import ProbeState
 from variability.probes.thresholds import Thresholds
 
@@ -28,6 +28,7 @@ __all__ = [
     "SiteResult",
     "Thresholds",
     "TraceError",
+    "UnprobedCall",
     "activation_for_module",
     "pieces_per_line",
     "probe_model",

@@ -7,6 +7,7 @@ can register its own module types (``register_activation``) or functions (``regi
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,6 +16,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+
+from variability.probes.intervals import (
+    ABOVE_ZERO,
+    EVERYWHERE,
+    Interval,
+    Intervals,
+    active_set,
+    derivative_intervals,
+)
 
 ActiveTest = Callable[[Tensor, float], Tensor]
 """``(z, tau) -> bool tensor`` of the same shape as ``z``: True where the unit is active."""
@@ -33,6 +43,9 @@ class Activation:
     ``piece``: for a piecewise-linear nonlinearity whose linear pieces are not told apart by
     ``active`` (the absolute value is active on both sides of 0), which piece ``z`` lies on;
     pieces per line counts changes of it. None: the active pattern marks the pieces.
+    ``intervals``: ``tau -> Intervals`` when the active set is a union of intervals of ``z``
+    (intervals.py; every rule of docs/figures.md but PReLU): the compiled kernel then counts
+    active values in its one pass over ``z``.
     """
 
     name: str
@@ -40,6 +53,7 @@ class Activation:
     preactivation: PreActivation | None = None
     count_from_output: Callable[[Tensor], Tensor] | None = None
     piece: Callable[[Tensor], Tensor] | None = None
+    intervals: Callable[[float], Intervals] | None = None
 
     def read_preactivation(self, module: nn.Module, inputs: tuple[Any, ...], output: Any) -> Tensor:
         if self.preactivation is not None:
@@ -49,11 +63,17 @@ class Activation:
 
 ModuleRule = Activation | Callable[[nn.Module], Activation]
 FunctionRule = Callable[[tuple[Any, ...], Mapping[str, Any]], tuple[Activation, bool]]
-"""``(args, kwargs) -> (activation, inplace)`` for a functional call recorded by torch.fx."""
+"""``(args, kwargs) -> (activation, inplace)`` for a functional call (seen while the model runs,
+or recorded by torch.fx)."""
 
 _MODULE_RULES: dict[type[nn.Module], ModuleRule] = {}
+_MODULE_RULES_BY_NAME: dict[str, ModuleRule] = {}
 _FUNCTION_RULES: dict[Any, FunctionRule] = {}
 _METHOD_RULES: dict[str, FunctionRule] = {}
+_CALL_RULES: dict[Any, FunctionRule] = {}
+"""Every callable the torch function mode may be handed for an activation call: functions,
+``Tensor`` methods (``x.relu()`` arrives as ``Tensor.relu``) and ATen operators."""
+_LABELS: dict[Any, str] = {}
 
 
 def register_activation(module_type: type[nn.Module], rule: ModuleRule) -> None:
@@ -73,17 +93,50 @@ def register_function(function: Any, rule: FunctionRule | Activation) -> None:
 
     if isinstance(function, str):
         _METHOD_RULES[function] = rule
+        method = getattr(torch.Tensor, function, None)
+        if method is not None:
+            _CALL_RULES[method] = rule
+            _LABELS[method] = function.rstrip("_")
     else:
         _FUNCTION_RULES[function] = rule
+        _CALL_RULES[function] = rule
+        _LABELS[function] = _call_name(function)
+
+
+def register_activation_class(qualified_name: str, rule: ModuleRule) -> None:
+    """Make the module class named ``package.module.Class`` a probe site without importing it
+    (transformers' activation modules: the probe must not depend on transformers)."""
+    _MODULE_RULES_BY_NAME[qualified_name] = rule
+
+
+def _call_name(function: Any) -> str:
+    name = getattr(function, "_opname", None) or getattr(function, "__name__", str(function))
+    return str(name).removeprefix("special_").rstrip("_")
 
 
 def activation_for_module(module: nn.Module) -> Activation | None:
     """The rule for a module, found along its class hierarchy; None if not an activation."""
     for cls in type(module).__mro__:
         rule = _MODULE_RULES.get(cls)
+        if rule is None and _MODULE_RULES_BY_NAME:
+            rule = _MODULE_RULES_BY_NAME.get(f"{cls.__module__}.{cls.__qualname__}")
         if rule is not None:
             return rule if isinstance(rule, Activation) else rule(module)
     return None
+
+
+def rule_for_call(function: Any) -> FunctionRule | None:
+    """The rule of a callable handed to the torch function mode; None for every other call."""
+    return _CALL_RULES.get(function)
+
+
+def call_label(function: Any) -> str:
+    """The name a functional site is called by: ``relu`` for F.relu, x.relu_() and aten.relu."""
+    return _LABELS.get(function) or _call_name(function)
+
+
+def known_call_labels() -> list[str]:
+    return sorted(set(_LABELS.values()))
 
 
 def activation_for_call(
@@ -103,6 +156,16 @@ def known_module_names() -> list[str]:
     return sorted(cls.__name__ for cls in _MODULE_RULES)
 
 
+def _first(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    """The tensor an activation is applied to: its first argument, ``input=`` or ``self=``."""
+    if args:
+        return args[0]
+    return kwargs.get("input", kwargs.get("self"))
+
+
+preactivation_of_call = _first
+
+
 def known_function_names() -> list[str]:
     names = {getattr(f, "__name__", str(f)) for f in _FUNCTION_RULES}
     names |= {f"Tensor.{m}" for m in _METHOD_RULES}
@@ -114,14 +177,13 @@ def is_inplace_module(module: nn.Module) -> bool:
 
 
 # --- the rules --------------------------------------------------------------------------------
+# Each rule gives its active set as intervals of z (intervals.py); the active test is made from
+# them, so the compiled kernel and PyTorch count the same values.
 
 
-def _positive(z: Tensor, tau: float) -> Tensor:
-    return z > 0
-
-
-def _nonzero(z: Tensor, tau: float) -> Tensor:
-    return z != 0
+def _by_intervals(name: str, intervals: Callable[[float], Intervals], **extra: Any) -> Activation:
+    cached = functools.lru_cache(maxsize=32)(intervals)
+    return Activation(name, active_set(cached), intervals=cached, **extra)
 
 
 def _sign_side(z: Tensor) -> Tensor:
@@ -129,19 +191,20 @@ def _sign_side(z: Tensor) -> Tensor:
     return z > 0
 
 
+_BELOW_ZERO = Interval(-math.inf, 0.0, high_closed=False)
+_NOWHERE: Intervals = ()
+
 # a >= 0 for ReLU and Abs outputs, so sign(a) is 1 exactly where the unit is active. (The probe
 # recognises torch.sign and writes its flags into scratch memory.)
-RELU = Activation("relu", _positive, count_from_output=torch.sign)
-ABS = Activation("abs", _nonzero, count_from_output=torch.sign, piece=_sign_side)
+RELU = _by_intervals("relu", lambda tau: (ABOVE_ZERO,), count_from_output=torch.sign)
+ABS = _by_intervals(
+    "abs", lambda tau: (_BELOW_ZERO, ABOVE_ZERO), count_from_output=torch.sign, piece=_sign_side
+)
 
 
 def _symmetric_window(name: str, half_width: Callable[[float], float]) -> Activation:
     """Activations whose slope falls with |z| (sigmoid, tanh): active iff |z| <= half_width(tau)."""
-
-    def active(z: Tensor, tau: float) -> Tensor:
-        return z.abs() <= half_width(tau)
-
-    return Activation(name, active)
+    return _by_intervals(name, lambda tau: (Interval(-half_width(tau), half_width(tau)),))
 
 
 def sigmoid_half_width(tau: float) -> float:
@@ -167,13 +230,16 @@ def _leaky(slope: float, name: str = "leaky_relu") -> Activation:
     """phi' is 1 for z > 0 and ``slope`` below: the negative side is active iff |slope| is large."""
     peak = max(1.0, abs(slope))
 
-    def active(z: Tensor, tau: float) -> Tensor:
-        positive = z > 0 if tau * peak <= 1.0 else torch.zeros_like(z, dtype=torch.bool)
-        if abs(slope) >= tau * peak:
-            return positive | (z <= 0)
-        return positive
+    def intervals(tau: float) -> Intervals:
+        right = tau * peak <= 1.0
+        left = abs(slope) >= tau * peak
+        if right and left:
+            return (EVERYWHERE,)
+        if left:
+            return (Interval(-math.inf, 0.0),)
+        return (ABOVE_ZERO,) if right else _NOWHERE
 
-    return Activation(name, active)
+    return _by_intervals(name, intervals)
 
 
 def _prelu(module: nn.Module) -> Activation:
@@ -197,60 +263,73 @@ def _exponential_left(name: str, alpha: float, scale: float = 1.0) -> Activation
     """ELU / SELU: phi' = scale for z > 0, scale * alpha * e^z below; peak scale * max(1, alpha)."""
     peak = max(1.0, alpha)
 
-    def active(z: Tensor, tau: float) -> Tensor:
-        right = z > 0 if tau * peak <= 1.0 else torch.zeros_like(z, dtype=torch.bool)
-        if alpha <= 0:
-            return right
-        return right | ((z <= 0) & (z >= math.log(tau * peak / alpha)))
+    def intervals(tau: float) -> Intervals:
+        found = [ABOVE_ZERO] if tau * peak <= 1.0 else []
+        if alpha > 0 and tau > 0:
+            found.append(Interval(math.log(tau * peak / alpha), 0.0))
+        elif alpha > 0:
+            found.append(Interval(-math.inf, 0.0))
+        return tuple(found)
 
-    return Activation(name, active)
+    return _by_intervals(name, intervals)
 
 
 def _celu(alpha: float) -> Activation:
     """CELU: phi' = 1 for z > 0, exp(z / alpha) below; peak 1."""
 
-    def active(z: Tensor, tau: float) -> Tensor:
-        return (z > 0) | (z >= alpha * math.log(tau))
+    def intervals(tau: float) -> Intervals:
+        if tau <= 0:
+            return (EVERYWHERE,)
+        return (ABOVE_ZERO, Interval(alpha * math.log(tau), math.inf))
 
-    return Activation("celu", active)
+    return _by_intervals("celu", intervals)
 
 
 def _window(name: str, low: float, high: float) -> Activation:
     """Hardtanh, ReLU6, Hardsigmoid: constant slope inside (low, high), zero outside."""
-
-    def active(z: Tensor, tau: float) -> Tensor:
-        return (z > low) & (z < high)
-
-    return Activation(name, active)
+    return _by_intervals(
+        name, lambda tau: (Interval(low, high, low_closed=False, high_closed=False),)
+    )
 
 
-def _hardswish_active(z: Tensor, tau: float) -> Tensor:
+def _hardswish_intervals(tau: float) -> Intervals:
     # phi' = 0 below -3, (2z + 3) / 6 on (-3, 3), 1 above 3; the peak |phi'| is 1.5 (at z -> 3-).
-    inside = (z > -3) & (z < 3) & ((2 * z + 3).abs() / 6 >= tau * 1.5)
-    above = z >= 3 if tau * 1.5 <= 1.0 else torch.zeros_like(z, dtype=torch.bool)
-    return inside | above
+    # Inside (-3, 3): |2z + 3| >= 9 tau, that is z <= (-9 tau - 3) / 2 or z >= (9 tau - 3) / 2.
+    found = [
+        Interval(-3.0, (-9 * tau - 3) / 2, low_closed=False),
+        Interval((9 * tau - 3) / 2, 3.0, high_closed=False),
+    ]
+    if tau * 1.5 <= 1.0:
+        found.append(Interval(3.0, math.inf))
+    return tuple(found)
 
 
 def _softplus(beta: float, threshold: float) -> Activation:
     """Softplus: phi' = sigmoid(beta z) (exactly 1 above threshold / beta); peak 1."""
+    if beta <= 0:
 
-    def active(z: Tensor, tau: float) -> Tensor:
+        def active(z: Tensor, tau: float) -> Tensor:
+            if tau >= 1.0:
+                return beta * z > threshold
+            return beta * z >= math.log(tau / (1.0 - tau))
+
+        return Activation("softplus", active)
+
+    def intervals(tau: float) -> Intervals:
         if tau >= 1.0:
-            return beta * z > threshold
-        return beta * z >= math.log(tau / (1.0 - tau))
+            return (Interval(threshold / beta, math.inf, low_closed=False),)
+        if tau <= 0.0:
+            return (EVERYWHERE,)
+        return (Interval(math.log(tau / (1.0 - tau)) / beta, math.inf),)
 
-    return Activation("softplus", active)
+    return _by_intervals("softplus", intervals)
 
 
 def _from_derivative(name: str, derivative: Callable[[Tensor], Tensor]) -> Activation:
-    """Smooth activations with a non-monotone slope (GELU, SiLU, Mish): test |phi'| directly."""
-    grid = torch.linspace(-20.0, 20.0, 400_001, dtype=torch.float64)
-    peak = float(derivative(grid).abs().max())
-
-    def active(z: Tensor, tau: float) -> Tensor:
-        return derivative(z).abs() >= tau * peak
-
-    return Activation(name, active)
+    """Smooth activations with a non-monotone slope (GELU, SiLU, Mish): the intervals where
+    |phi'| >= tau * max|phi'|, found once per tau from the exact derivative (intervals.py)."""
+    intervals = derivative_intervals(derivative)
+    return Activation(name, active_set(intervals), intervals=intervals)
 
 
 def _gelu_slope(z: Tensor) -> Tensor:
@@ -281,7 +360,7 @@ GELU = _from_derivative("gelu", _gelu_slope)
 GELU_TANH = _from_derivative("gelu", _gelu_tanh_slope)
 SILU = _from_derivative("silu", _silu_slope)
 MISH = _from_derivative("mish", _mish_slope)
-HARDSWISH = Activation("hardswish", _hardswish_active)
+HARDSWISH = _by_intervals("hardswish", _hardswish_intervals)
 
 register_activation(nn.ReLU, RELU)
 register_activation(nn.LeakyReLU, lambda m: _leaky(m.negative_slope))
@@ -325,15 +404,21 @@ for _f in (F.relu, torch.relu):
     register_function(_f, _fixed(RELU))
 for _f in (F.relu_, torch.relu_):
     register_function(_f, _fixed_inplace(RELU))
-for _f in (torch.abs, torch.absolute):
-    register_function(_f, _fixed(ABS, None))
+register_function(torch.abs, _fixed(ABS, None))
 for _f in (torch.sigmoid, F.sigmoid):
     register_function(_f, _fixed(SIGMOID, None))
 for _f in (torch.tanh, F.tanh):
     register_function(_f, _fixed(TANH, None))
-register_function(
-    F.gelu, lambda a, k: (GELU_TANH if k.get("approximate", "none") == "tanh" else GELU, False)
-)
+
+
+def _gelu_rule(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[Activation, bool]:
+    return (GELU_TANH if _arg(args, kwargs, 1, "approximate", "none") == "tanh" else GELU), False
+
+
+register_function(F.gelu, _gelu_rule)
+register_function(torch.special.expit, _fixed(SIGMOID, None))
+for _f, _act in ((torch.sigmoid_, SIGMOID), (torch.tanh_, TANH), (torch.abs_, ABS)):
+    register_function(_f, _fixed_inplace(_act))
 register_function(F.silu, _fixed(SILU, 1))
 register_function(F.mish, _fixed(MISH, 1))
 register_function(F.hardswish, _fixed(HARDSWISH, 1))
@@ -350,7 +435,23 @@ register_function(
         bool(_arg(a, k, 2, "inplace", False)),
     ),
 )
-register_function(F.selu, _fixed(_exponential_left("selu", 1.6732632423543772), 1))
+SELU = _exponential_left("selu", 1.6732632423543772)
+register_function(F.selu, _fixed(SELU, 1))
+register_function(torch.selu, _fixed(SELU, None))
+register_function(torch.selu_, _fixed_inplace(SELU))
+register_function(
+    F.elu_, lambda a, k: (_exponential_left("elu", _arg(a, k, 1, "alpha", 1.0)), True)
+)
+register_function(F.leaky_relu_, lambda a, k: (_leaky(_arg(a, k, 1, "negative_slope", 0.01)), True))
+register_function(
+    F.hardtanh_,
+    lambda a, k: (
+        _window("hardtanh", _arg(a, k, 1, "min_val", -1.0), _arg(a, k, 2, "max_val", 1.0)),
+        True,
+    ),
+)
+register_function(torch.celu, lambda a, k: (_celu(_arg(a, k, 1, "alpha", 1.0)), False))
+register_function(torch.celu_, lambda a, k: (_celu(_arg(a, k, 1, "alpha", 1.0)), True))
 register_function(
     F.celu,
     lambda a, k: (_celu(_arg(a, k, 1, "alpha", 1.0)), bool(_arg(a, k, 2, "inplace", False))),
@@ -366,9 +467,16 @@ register_function(
     F.softplus,
     lambda a, k: (_softplus(_arg(a, k, 1, "beta", 1.0), _arg(a, k, 2, "threshold", 20.0)), False),
 )
-for _m, _act in (("relu", RELU), ("abs", ABS), ("sigmoid", SIGMOID), ("tanh", TANH)):
+for _m, _act in (
+    ("relu", RELU),
+    ("abs", ABS),
+    ("absolute", ABS),
+    ("sigmoid", SIGMOID),
+    ("tanh", TANH),
+):
     register_function(_m, _fixed(_act, None))
     register_function(_m + "_", _fixed_inplace(_act))
+register_function(torch.absolute, _fixed(ABS, None))
 
 
 # ATen operators: what torch.export programs (.pt2) and other ATen-level graphs call.
@@ -404,3 +512,16 @@ register_function(
     _aten.elu.default,
     lambda a, k: (_exponential_left("elu", _arg(a, k, 1, "alpha", 1.0)), False),
 )
+
+
+# transformers' activation modules, named so the probe never imports transformers. Each is one
+# site named by its module path; the tanh inside NewGELUActivation's formula is not a site of its
+# own.
+for _name, _rule in (
+    ("GELUActivation", GELU),
+    ("NewGELUActivation", GELU_TANH),
+    ("GELUTanh", GELU_TANH),
+    ("FastGELUActivation", GELU_TANH),
+    ("SiLUActivation", SILU),
+):
+    register_activation_class(f"transformers.activations.{_name}", _rule)

@@ -1,16 +1,17 @@
-"""Functional activations (``F.relu(x)``, ``torch.abs(x)``, ``x.tanh()``) made visible to hooks.
+"""Activation calls of a ``torch.export`` program, made visible to hooks under their module names.
 
-A model that applies its nonlinearities as function calls has no module to hook. We trace it with
-torch.fx, replace every call of a known activation by a small ``FunctionalSite`` module doing the
-same call, and run the traced graph in place of the model's ``forward`` while probing. The traced
-graph shares every parameter and submodule with the model, so training through it trains the model.
+A program's ``.module()`` is an ``fx.GraphModule`` whose flat graph calls ATen operators; the
+module each call came from survives only in the nodes' ``nn_module_stack``. So for a GraphModule
+(and only there: every other model is probed while it runs, finder.py) every call of a known
+activation is replaced by a small ``FunctionalSite`` module doing the same call, named after that
+stack, and the rewritten graph runs in place of the program's ``forward`` while probing. It shares
+every parameter and submodule with the program.
 """
 
 from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +19,6 @@ from torch import fx, nn
 
 from variability.probes.activations import Activation, activation_for_call
 from variability.probes.errors import TraceError
-
-_PATH_KEY = "variability_module_path"
 
 
 class FunctionalSite(nn.Module):
@@ -38,26 +37,6 @@ class FunctionalSite(nn.Module):
 
     def extra_repr(self) -> str:
         return self.label
-
-
-class _PathTracer(fx.Tracer):
-    """An fx tracer that remembers, for every node, the module whose forward created it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._paths: list[str] = []
-
-    def call_module(self, m: nn.Module, forward: Callable, args: tuple, kwargs: dict) -> Any:
-        self._paths.append(self.path_of_module(m))
-        try:
-            return super().call_module(m, forward, args, kwargs)
-        finally:
-            self._paths.pop()
-
-    def create_node(self, *args: Any, **kwargs: Any) -> fx.Node:
-        node = super().create_node(*args, **kwargs)
-        node.meta[_PATH_KEY] = self._paths[-1] if self._paths else ""
-        return node
 
 
 @dataclass
@@ -85,32 +64,19 @@ def _site_base(node: fx.Node) -> tuple[str, str]:
         if path and owner_name.lower().startswith(base.split(".")[-1].lower()):
             return path, ""  # the call is an activation module's own forward: name it so
         return path, base
-    return node.meta.get(_PATH_KEY, ""), base
+    return "", base
 
 
-def _graph_of(model: nn.Module) -> tuple[nn.Module, fx.Graph]:
-    if isinstance(model, fx.GraphModule):
-        # already a graph (torch.export's .module(), an earlier fx trace): keep its node metadata
-        return model, copy.deepcopy(model.graph)
-    tracer = _PathTracer()
-    graph = tracer.trace(model)
-    return tracer.root, graph
-
-
-def trace_functional_sites(model: nn.Module) -> tuple[fx.GraphModule, list[TracedSite]]:
-    """Trace ``model`` and put a FunctionalSite in place of each known activation call."""
+def trace_functional_sites(model: fx.GraphModule) -> tuple[fx.GraphModule, list[TracedSite]]:
+    """A copy of ``model``'s graph with a FunctionalSite in place of each known activation call."""
     try:
-        root, graph = _graph_of(model)
+        traced = fx.GraphModule(model, copy.deepcopy(model.graph), type(model).__name__)
     except Exception as error:  # fx raises many types; all mean the same to the user
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise TraceError(
-            f"{type(model).__name__} has no activation modules, and torch.fx could not trace it to "
-            f"find functional activations ({type(error).__name__}: {reason}). Name the sites to "
-            "probe instead: Probe(model, sites=['encoder.block1', 'head.*']) takes module names, "
-            "glob patterns or a predicate (name, module) -> bool; each named module's output is "
-            "probed."
+            f"the graph of {type(model).__name__} could not be copied to find its activation "
+            f"calls ({type(error).__name__}: {str(error).strip()[:200]}). Name the sites to "
+            "probe instead: sites=['...'] takes module names or glob patterns."
         ) from None
-    traced = fx.GraphModule(root, graph, type(model).__name__)
     found: list[tuple[fx.Node, Activation, bool, str]] = []
     for node in traced.graph.nodes:
         if node.op not in ("call_function", "call_method"):

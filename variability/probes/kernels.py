@@ -6,7 +6,8 @@ a dozen calls of a few microseconds each; at width 256 that is as long as the la
 Compiled with numba, one loop reads ``a`` (and ``z``) once and keeps its running sums in the cache:
 per unit, the sums of ``d = a - c`` and ``d^2`` (``c`` the site's reference value, see
 statistics.py), the count of samples where ``a != 0`` (the active count of ReLU, Abs and Han, whose
-outputs are >= 0), and the sums of ``z`` and ``z^2``.
+outputs are >= 0) or of values of ``z`` inside the activation's active intervals
+(intervals.py), and the sums of ``z`` and ``z^2``.
 
 Precision: the running sums are kept in the data's precision over blocks of ``BLOCK`` samples and
 added to float64 after each block, so no float32 sum runs over more than ``BLOCK`` terms (PyTorch's
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from variability.probes.intervals import Interval, exact_bounds
 from variability.probes.layout import Layout
 
 ENABLED = os.environ.get("VARIABILITY_KERNELS", "").lower() != "torch"
@@ -77,19 +79,61 @@ def as_blocks(x: Tensor, layout: Layout) -> np.ndarray:
     return x.detach().numpy().reshape(x.shape[0], units, -1)
 
 
+MAX_INTERVALS = 3
+"""Active intervals the kernel tests (hardswish has three); more are counted by PyTorch."""
+
+
+@functools.cache
+def _interval_rows(bounds: bytes, dtype: type) -> np.ndarray:
+    """``MAX_INTERVALS`` rows of (low, high) in the data's precision (exact: the bounds are
+    representable in it), empty rows (low > high) after the given ones."""
+    given = np.frombuffer(bounds, dtype=np.float64).reshape(-1, 2)
+    rows = np.empty((MAX_INTERVALS, 2), dtype=dtype)
+    rows[:, 0], rows[:, 1] = np.inf, -np.inf
+    rows[: len(given)] = given
+    return rows
+
+
+_NONZERO = (
+    Interval(-np.inf, 0.0, high_closed=False),
+    Interval(0.0, np.inf, low_closed=False),
+)
+
+
+def _rows_for(bounds: np.ndarray | None, dtype: torch.dtype) -> tuple[np.ndarray, bool]:
+    """The kernel's interval rows, and whether they test ``z`` (else they test ``a != 0``)."""
+    test_z = bounds is not None
+    if bounds is None:
+        bounds = exact_bounds(_NONZERO, dtype)
+    kind = np.float32 if dtype == torch.float32 else np.float64
+    return _interval_rows(bounds.tobytes(), kind), test_z
+
+
+def fits_intervals(bounds: np.ndarray) -> bool:
+    return len(bounds) <= MAX_INTERVALS
+
+
 def reduce_batch(
-    a: Tensor, z: Tensor | None, shift: Tensor, layout: Layout, out: np.ndarray
+    a: Tensor,
+    z: Tensor | None,
+    shift: Tensor,
+    layout: Layout,
+    out: np.ndarray,
+    bounds: np.ndarray | None = None,
 ) -> bool:
     """Fill ``out`` (``ROWS`` x units, float64) with the batch's sums; False if any was NaN/Inf.
 
-    Rows Z_SUM and Z_SUMSQ are left as they were when ``z`` is None.
+    Rows Z_SUM and Z_SUMSQ are left as they were when ``z`` is None. Row NONZERO counts
+    ``a != 0``, or with ``bounds`` (``(k, 2)`` closed intervals, intervals.exact_bounds) the
+    values of ``z`` inside one of them: the active count of any activation given by intervals.
     """
     blocks = as_blocks(a, layout)
     shift_values = shift.detach().numpy()
     reduce_output, reduce_both = compiled()
     if z is None:
         return bool(reduce_output(blocks, shift_values, out, BLOCK))
-    return bool(reduce_both(blocks, as_blocks(z, layout), shift_values, out, BLOCK))
+    rows, test_z = _rows_for(bounds, a.dtype)
+    return bool(reduce_both(blocks, as_blocks(z, layout), shift_values, out, BLOCK, rows, test_z))
 
 
 # Reassociation lets the loops use vector registers; NaN and Inf keep their meaning (the kernels
@@ -161,8 +205,13 @@ def _reduce_output(a, c, out, block):  # pragma: no cover - compiled; tested thr
     return np.isfinite(total)
 
 
-def _reduce_both(a, z, c, out, block):  # pragma: no cover - compiled; tested through the probe
+def _reduce_both(a, z, c, out, block, bounds, test_z):  # pragma: no cover - compiled
+    # the active count tests w = z (or a, for a != 0) against three closed intervals, unrolled
+    # and branch-free so that the loop stays vectorised
     before, units, after = a.shape
+    l0, h0 = bounds[0, 0], bounds[0, 1]
+    l1, h1 = bounds[1, 0], bounds[1, 1]
+    l2, h2 = bounds[2, 0], bounds[2, 1]
     s = np.zeros(units, a.dtype)
     ss = np.zeros(units, a.dtype)
     nz = np.zeros(units, a.dtype)
@@ -186,8 +235,11 @@ def _reduce_both(a, z, c, out, block):  # pragma: no cover - compiled; tested th
                     d = x - c[j]
                     s[j] += d
                     ss[j] += d * d
-                    nz[j] += x != 0
                     y = z[i, j, 0]
+                    w = y if test_z else x
+                    nz[j] += (
+                        ((w >= l0) & (w <= h0)) | ((w >= l1) & (w <= h1)) | ((w >= l2) & (w <= h2))
+                    )
                     zs[j] += y
                     zz[j] += y * y
             for j in range(units):
@@ -210,8 +262,12 @@ def _reduce_both(a, z, c, out, block):  # pragma: no cover - compiled; tested th
                     d = x - cj
                     s0 += d
                     s1 += d * d
-                    s2 += 1.0 if x != 0 else 0.0
                     y = z[i, j, k]
+                    w = y if test_z else x
+                    hit = (
+                        ((w >= l0) & (w <= h0)) | ((w >= l1) & (w <= h1)) | ((w >= l2) & (w <= h2))
+                    )
+                    s2 += 1.0 if hit else 0.0
                     s3 += y
                     s4 += y * y
                 out[0, j] += s0

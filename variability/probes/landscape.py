@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +16,10 @@ import torch
 from torch import Tensor, nn
 
 from variability.probes.errors import ProbeError
+from variability.probes.finder import Call, SiteFinder
 from variability.probes.probe import first_tensor, set_mode
-from variability.probes.sites import SiteSelector, discover_sites
+from variability.probes.sites import SiteSelector, select_sites
+from variability.probes.wrappers import unwrap
 
 
 def _device_of(model: nn.Module, device: torch.device | str | None) -> torch.device:
@@ -120,20 +121,20 @@ class LinePieces:
 
 
 class _PatternChanges:
-    """Hooks that mark, for consecutive samples of one batch, whether any unit changed state."""
+    """Marks, for consecutive samples of one batch, whether any unit changed state: told about
+    every activation call by the same site finder as the probe (finder.py)."""
 
     def __init__(self, model: nn.Module, sites: SiteSelector, tau: float) -> None:
-        discovery = discover_sites(model, sites)
-        self.model = model
-        self.traced = discovery.traced
-        self.sites = [s for s in discovery.sites if s.activation is not None]
-        if not self.sites:
-            raise ProbeError("pieces per line needs sites with a known activation; none found")
+        unwrapped = unwrap(model)
+        self.network = unwrapped.module
+        selection = select_sites(self.network, sites)
+        self.finder = SiteFinder(model, self.network, selection, self, compiled=unwrapped.compiled)
         self.tau = tau
         self.changed: Tensor | None = None
-        self._handles: list[Any] = []
+        self.seen = 0
 
     def _mark(self, z: Tensor, activation: Any) -> None:
+        self.seen += 1
         if activation.piece is not None:
             pattern = activation.piece(z)
         else:
@@ -142,34 +143,27 @@ class _PatternChanges:
         step = (pattern[1:] != pattern[:-1]).any(dim=1)
         self.changed = step if self.changed is None else self.changed | step
 
-    def _hook(self, site: Any) -> Callable:
-        def read(module: nn.Module, args: tuple[Any, ...], output: Any = None) -> None:
-            activation = site.activation
-            with torch.no_grad():
-                self._mark(activation.read_preactivation(module, args, output), activation)
+    def before(self, call: Call, z: Tensor) -> None:
+        with torch.no_grad():
+            self._mark(z, call.site.activation)
 
-        return read
+    def after(self, call: Call, z: Tensor | None, a: Any) -> None:
+        if z is not None and call.site.activation is not None:
+            with torch.no_grad():
+                self._mark(z, call.site.activation)
+
+    def output(self, a: Any, axis: int | None) -> None:
+        pass
+
+    def unprobed(self, name: str, function: str, reason: str) -> None:
+        pass
 
     def __enter__(self) -> _PatternChanges:
-        self._saved = self.model.__dict__.get("forward")
-        if self.traced is not None:
-            self.model.forward = self.traced.forward  # type: ignore[method-assign]
-        for site in self.sites:
-            if site.inplace:
-                self._handles.append(site.module.register_forward_pre_hook(self._hook(site)))
-            else:
-                self._handles.append(site.module.register_forward_hook(self._hook(site)))
+        self.finder.attach()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-        if self.traced is not None:
-            if self._saved is None:
-                self.model.__dict__.pop("forward", None)
-            else:
-                self.model.forward = self._saved  # type: ignore[method-assign]
+        self.finder.detach()
 
 
 def pieces_per_line(
@@ -213,6 +207,8 @@ def pieces_per_line(
                 model(segment.to(device=run_device, dtype=dtype))
                 changes = 0 if recorder.changed is None else int(recorder.changed.sum())
                 counts[line] = changes + 1
+            if not recorder.seen:
+                raise ProbeError("pieces per line needs sites with a known activation; none ran")
     finally:
         set_mode(model, training)
     return LinePieces(

@@ -3,7 +3,10 @@
 DEFINITIONS.md: ``(N, F)`` has F units; convolution-shaped ``(N, C, *spatial)`` has the C channels
 as units with every position a sample; a sequence ``(N, T, F)`` has F units, every position a
 sample. Three-dimensional tensors are ambiguous (Conv1d's ``(N, C, L)`` against a sequence's
-``(N, T, F)``), so the probe decides once per model (``default_unit_axis_for_3d``) unless told.
+``(N, T, F)``), and a Linear layer applied to channels-last images makes ``(N, H, W, C)``; so the
+unit axis is decided per site from the layer that produced its input (``producer_axis``: the
+last axis after a Linear, axis 1 after a convolution or batch norm), and by the shape rule
+only where no such layer made it.
 """
 
 from __future__ import annotations
@@ -15,23 +18,28 @@ from torch import Tensor, nn
 
 from variability.probes.errors import ProbeError
 
-_CHANNEL_FIRST_1D = (
-    nn.Conv1d,
-    nn.ConvTranspose1d,
-    nn.MaxPool1d,
-    nn.AvgPool1d,
-    nn.AdaptiveAvgPool1d,
-    nn.AdaptiveMaxPool1d,
-    nn.BatchNorm1d,
-    nn.InstanceNorm1d,
+_CHANNELS_SECOND = (
+    nn.modules.conv._ConvNd,
+    nn.modules.batchnorm._BatchNorm,
+    nn.modules.instancenorm._InstanceNorm,
+    nn.GroupNorm,
+    nn.modules.pooling._MaxPoolNd,
+    nn.modules.pooling._AvgPoolNd,
+    nn.modules.pooling._AdaptiveAvgPoolNd,
+    nn.modules.pooling._AdaptiveMaxPoolNd,
 )
+_FEATURES_LAST = (nn.Linear, nn.Bilinear, nn.LayerNorm, nn.Embedding)
 
 
-def default_unit_axis_for_3d(model: nn.Module) -> int:
-    """Channels (axis 1) if the model has one-dimensional convolution-style layers, else last."""
-    if any(isinstance(m, _CHANNEL_FIRST_1D) for m in model.modules()):
+def producer_axis(module: nn.Module) -> int | None:
+    """The unit axis of what ``module`` outputs: -1 (features last) after a Linear, LayerNorm or
+    Embedding; 1 (channels) after a convolution, batch/instance/group norm or pooling layer on
+    ``(N, C, ...)``; None for any other module."""
+    if isinstance(module, _FEATURES_LAST):
+        return -1
+    if isinstance(module, _CHANNELS_SECOND):
         return 1
-    return -1
+    return None
 
 
 @dataclass(frozen=True)
@@ -82,17 +90,14 @@ def as_site_tensor(x: Tensor) -> Tensor:
     return x.unsqueeze(1) if x.dim() == 1 else x
 
 
-def layout_of(x: Tensor, axis_3d: int, unit_axis: int | None = None) -> Layout:
-    """The layout of a site tensor of two or more axes; ``unit_axis`` overrides the rule."""
+def layout_of(x: Tensor, unit_axis: int | None = None) -> Layout:
+    """The layout of a site tensor of two or more axes: ``unit_axis`` (from the layer that made
+    the site's input, or the user's override), else the shape rule (``(N, F)``: F; ``(N, T, F)``:
+    F; four axes or more: axis 1)."""
     ndim = x.dim()
     if unit_axis is not None:
         return _check(x, unit_axis)
-    if ndim == 2:
-        axis = 1
-    elif ndim == 3:
-        axis = axis_3d % 3
-    else:
-        axis = 1
+    axis = 1 if ndim != 3 else 2
     return _layout(axis, ndim, x.shape[axis])
 
 

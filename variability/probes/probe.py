@@ -1,13 +1,16 @@
-"""``Probe``: hooks that reduce every batch at every site to sufficient statistics.
+"""``Probe``: reduce every batch at every site to sufficient statistics.
 
-The hooks keep no activation: each batch is reduced on the model's device and dropped. Hooks are
-removed, the model's ``forward`` and its train/eval mode restored, on every exit path.
+The sites are found while the model runs (finder.py); the probe is told about each call and
+keeps no activation: each batch is reduced on the model's device and dropped. Hooks and the torch
+function mode are removed, and the train/eval mode restored, on every exit path.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,13 +18,16 @@ import torch
 from torch import Tensor, nn
 from torch.utils import _pytree
 
-from variability.probes.layout import Layout, as_site_tensor, default_unit_axis_for_3d, layout_of
-from variability.probes.results import ProbeResults
-from variability.probes.sites import Site, SiteSelector, discover_sites
+from variability.probes.errors import NoProbeSitesError, ProbeError
+from variability.probes.finder import Call, SiteFinder
+from variability.probes.layout import Layout, as_site_tensor, layout_of
+from variability.probes.results import ProbeResults, UnprobedCall
+from variability.probes.sites import Site, SiteSelector, no_sites_message, select_sites
 from variability.probes.state import OUTPUT, ProbeState, SiteRecord
 from variability.probes.statistics import SiteStatistics
 from variability.probes.thresholds import Thresholds
 from variability.probes.workspace import Workspace
+from variability.probes.wrappers import unwrap
 
 
 def set_mode(model: nn.Module, training: bool) -> None:
@@ -72,7 +78,12 @@ class _Entry:
     call: int
     order: int
     stats: SiteStatistics
+    axis: int | None  # the unit axis, fixed when the site is first seen (None: shape rule)
     deferred_active: bool = False  # the current batch's active count waits for the output hook
+
+
+UnitAxis = int | Mapping[str, int] | None
+"""One axis for every site, or site name -> axis (names as in the results, or without ``[k]``)."""
 
 
 class Probe:
@@ -83,12 +94,15 @@ class Probe:
     ...         model(x)
     >>> probe.results()                      # doctest: +SKIP
 
-    ``sites``: ``"auto"`` (activation modules, else functional activations found by torch.fx),
-    module names or glob patterns, or a predicate ``(name, module) -> bool``; ``()`` probes only
-    the output.
-    ``unit_axis``: which axis holds the units (default: DEFINITIONS.md's rule). ``redundancy``:
+    ``sites``: ``"auto"`` (activation modules and every call of a known activation function,
+    found while the model runs), module names or glob patterns (also matched against functional
+    site names), or a predicate ``(name, module) -> bool``; ``()`` probes only the output.
+    ``unit_axis``: which axis holds the units (default: from the layer that produced the site's
+    input, else DEFINITIONS.md's shape rule), for every site or per site name. ``redundancy``:
     also gather cross products over at most ``redundancy_units`` units per site (costs a matrix
     product per batch). ``gradients``: record the RMS gradient of the loss at each site's output.
+    ``torch.compile``, ``nn.DataParallel`` and ``DistributedDataParallel`` wrappers are looked
+    through (wrappers.py).
     """
 
     def __init__(
@@ -102,7 +116,7 @@ class Probe:
         constant: float = 1e-3,
         redundancy: bool = True,
         redundancy_units: int = 1024,
-        unit_axis: int | None = None,
+        unit_axis: UnitAxis = None,
         gradients: bool = False,
         seed: int = 0,
     ) -> None:
@@ -112,20 +126,32 @@ class Probe:
         self.thresholds = Thresholds(tau, collapsed, collapsing, constant)
         self.redundancy = redundancy
         self.redundancy_units = int(redundancy_units)
-        self.unit_axis = unit_axis
+        self.unit_axis = _check_unit_axis(unit_axis)
         self.gradients = gradients
         self.seed = seed
-        discovery = discover_sites(model, sites)
-        self.sites: list[Site] = discovery.sites
-        self._traced = discovery.traced
-        self._axis_3d = default_unit_axis_for_3d(model)
-        self._handles: list[Any] = []
+        unwrapped = unwrap(model)
+        self.network = unwrapped.module
+        self.notes = tuple(unwrapped.notes)
+        self._selection = select_sites(self.network, sites)
+        self._finder = SiteFinder(
+            model, self.network, self._selection, self, compiled=unwrapped.compiled
+        )
         self._attached = False
-        self._saved_forward: Any = None
-        self._had_instance_forward = False
         self._training: bool | None = None
         self._workspace = Workspace()
+        self._lock = threading.Lock()
         self.reset()
+
+    @property
+    def sites(self) -> list[Site]:
+        """The sites known so far: module sites from the start, functional calls once seen."""
+        known = list(self._selection.modules.values())
+        seen = {id(s) for s in known}
+        for entry in self._entries.values():
+            if id(entry.site) not in seen:
+                seen.add(id(entry.site))
+                known.append(entry.site)
+        return known
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -135,7 +161,7 @@ class Probe:
         The statistics objects are kept aside, cleared, and taken again by the sites that run
         next (a Monitor resets at every recorded step).
         """
-        spare: dict[tuple[int, int], SiteStatistics] = getattr(self, "_spare", {})
+        spare: dict[tuple[str, int], SiteStatistics] = getattr(self, "_spare", {})
         for key, entry in getattr(self, "_entries", {}).items():
             spare[key] = entry.stats
         self._spare = spare
@@ -144,10 +170,9 @@ class Probe:
             self._spare_output = output.stats
         elif not hasattr(self, "_spare_output"):
             self._spare_output = None
-        self._entries: dict[tuple[int, int], _Entry] = {}
+        self._entries: dict[tuple[str, int], _Entry] = {}
         self._output: _Entry | None = None
-        self._calls = [0] * len(self.sites)
-        self._pending_call = [0] * len(self.sites)
+        self._unprobed: Counter[tuple[str, str, str]] = Counter()
         self._samples = 0
 
     def attach(self) -> Probe:
@@ -155,36 +180,18 @@ class Probe:
         if self._attached:
             return self
         self._training = self.model.training
-        try:
-            if self._traced is not None:
-                self._had_instance_forward = "forward" in self.model.__dict__
-                self._saved_forward = self.model.__dict__.get("forward")
-                self.model.forward = self._traced.forward  # type: ignore[method-assign]
-            self._handles.append(self.model.register_forward_pre_hook(self._root_pre_hook))
-            self._handles.append(self.model.register_forward_hook(self._root_hook))
-            for index, site in enumerate(self.sites):
-                self._install(index, site)
-        except BaseException:
-            self._attached = True
-            self.detach()
-            raise
+        self._finder.attach()
         self._attached = True
         return self
 
     def detach(self) -> None:
-        """Remove every hook, restore ``forward`` and the train/eval mode; safe to call twice."""
+        """Remove every hook and the torch function mode, restore ``forward`` (torch.export
+        programs) and the train/eval mode; safe to call twice."""
         if not self._attached:
             return
         try:
-            for handle in self._handles:
-                handle.remove()
+            self._finder.detach()
         finally:
-            self._handles.clear()
-            if self._traced is not None:
-                if self._had_instance_forward:
-                    self.model.forward = self._saved_forward  # type: ignore[method-assign]
-                else:
-                    self.model.__dict__.pop("forward", None)
             if self._training is not None:
                 set_mode(self.model, self._training)
             self._workspace.clear()
@@ -198,96 +205,76 @@ class Probe:
     def __exit__(self, *exc: object) -> None:
         self.detach()
 
-    # --- hooks ---------------------------------------------------------------------------------
+    # --- what the finder reports ---------------------------------------------------------------
 
-    def _root_pre_hook(self, module: nn.Module, args: tuple[Any, ...]) -> None:
-        self._calls = [0] * len(self.sites)
-
-    def _root_hook(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+    def output(self, output: Any, axis: int | None) -> None:
         a = first_tensor(output)
         if a is None:
             return
-        with quiet_autograd():
+        with self._lock, quiet_autograd():
             a = as_site_tensor(a)
             self._samples += a.shape[0]
             if self._output is None:
-                layout = self._layout(a)
+                layout = layout_of(a, self._axis_for(OUTPUT, OUTPUT, axis))
                 stats = _reusable(self._spare_output, layout, False, a.device, self.redundancy)
                 self._spare_output = None
                 if stats is None:
                     stats = self._new_stats(layout, preactivation=False, device=a.device)
-                self._output = _Entry(_OUTPUT_SITE, 0, -1, stats)
+                self._output = _Entry(_OUTPUT_SITE, 0, -1, stats, layout.unit_axis)
             entry = self._output
-            entry.stats.add(a, self._layout(a), workspace=self._workspace)
+            entry.stats.add(a, layout_of(a, entry.axis), workspace=self._workspace)
         self._watch_gradient(output, entry.stats)
 
-    def _install(self, index: int, site: Site) -> None:
-        module = site.module
-        if site.activation is not None and site.inplace:
-            self._handles.append(module.register_forward_pre_hook(self._pre_hook_for(index)))
-        self._handles.append(module.register_forward_hook(self._hook_for(index)))
+    def before(self, call: Call, z: Tensor) -> None:
+        activation = call.site.activation
+        assert activation is not None
+        with self._lock, quiet_autograd():
+            z = as_site_tensor(z)
+            entry = self._entry(call, z)
+            entry.deferred_active = entry.stats.add_preactivation(
+                z,
+                layout_of(z, entry.axis),
+                activation,
+                self.thresholds.tau,
+                count_active=activation.count_from_output is None,
+                workspace=self._workspace,
+            )
 
-    def _pre_hook_for(self, index: int) -> Callable:
-        def pre_hook(module: nn.Module, args: tuple[Any, ...]) -> None:
-            site = self.sites[index]
-            activation = site.activation
-            call = self._next_call(index)
-            self._pending_call[index] = call
-            with quiet_autograd():
-                z = as_site_tensor(activation.read_preactivation(module, args, None))
-                entry = self._entry(index, call, z)
-                entry.deferred_active = entry.stats.add_preactivation(
-                    z,
-                    self._layout(z),
-                    activation,
-                    self.thresholds.tau,
-                    count_active=activation.count_from_output is None,
+    def after(self, call: Call, z: Tensor | None, output: Any) -> None:
+        a_raw = output if isinstance(output, Tensor) else first_tensor(output)
+        if a_raw is None:
+            return
+        activation = call.site.activation
+        with self._lock, quiet_autograd():
+            a = as_site_tensor(a_raw)
+            entry = self._entry(call, a)
+            layout = layout_of(a, entry.axis)
+            if activation is None:
+                entry.stats.add(a, layout, workspace=self._workspace)
+            elif z is None:  # in place: z was read by ``before``
+                entry.stats.add(
+                    a,
+                    layout,
+                    activation=activation,
+                    active_from_output=entry.deferred_active,
                     workspace=self._workspace,
                 )
+            else:
+                entry.stats.add(
+                    a,
+                    layout,
+                    z=as_site_tensor(z),
+                    activation=activation,
+                    tau=self.thresholds.tau,
+                    workspace=self._workspace,
+                )
+        self._watch_gradient(a_raw, entry.stats)
 
-        return pre_hook
-
-    def _hook_for(self, index: int) -> Callable:
-        site = self.sites[index]
-        activation = site.activation
-        tau = self.thresholds.tau
-        workspace = self._workspace
-        inplace = activation is not None and site.inplace
-
-        def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-            a_raw = output if isinstance(output, Tensor) else first_tensor(output)
-            if a_raw is None:
-                return
-            call = self._pending_call[index] if inplace else self._next_call(index)
-            with quiet_autograd():
-                a = as_site_tensor(a_raw)
-                entry = self._entry(index, call, a)
-                layout = self._layout(a)
-                if activation is None:
-                    entry.stats.add(a, layout, workspace=workspace)
-                elif inplace:
-                    entry.stats.add(
-                        a,
-                        layout,
-                        activation=activation,
-                        active_from_output=entry.deferred_active,
-                        workspace=workspace,
-                    )
-                else:
-                    z = as_site_tensor(activation.read_preactivation(module, args, output))
-                    entry.stats.add(
-                        a, layout, z=z, activation=activation, tau=tau, workspace=workspace
-                    )
-            self._watch_gradient(a_raw, entry.stats)
-
-        return hook
+    def unprobed(self, name: str, function: str, reason: str) -> None:
+        with self._lock:
+            self._unprobed[name, function, reason] += 1
 
     # --- helpers -------------------------------------------------------------------------------
-
-    def _next_call(self, index: int) -> int:
-        call = self._calls[index]
-        self._calls[index] = call + 1
-        return call
 
     def _new_stats(self, layout: Layout, preactivation: bool, device: torch.device):
         cross = None
@@ -302,24 +289,34 @@ class Probe:
             layout.units, preactivation=preactivation, cross_index=cross, device=device
         )
 
-    def _entry(self, index: int, call: int, x: Tensor) -> _Entry:
-        key = (index, call)
+    def _entry(self, call: Call, x: Tensor) -> _Entry:
+        site = call.site
+        key = (site.name, call.number)
         entry = self._entries.get(key)
         if entry is None:
-            site = self.sites[index]
-            layout = self._layout(x)
+            indexed = f"{site.name}[{call.number}]"
+            layout = layout_of(x, self._axis_for(indexed, site.name, call.axis))
             preactivation = site.activation is not None
             stats = _reusable(
                 self._spare.pop(key, None), layout, preactivation, x.device, self.redundancy
             )
             if stats is None:
                 stats = self._new_stats(layout, preactivation, x.device)
-            entry = _Entry(site, call, len(self._entries), stats)
+            entry = _Entry(site, call.number, len(self._entries), stats, layout.unit_axis)
             self._entries[key] = entry
         return entry
 
-    def _layout(self, x: Tensor) -> Layout:
-        return layout_of(x, self._axis_3d, self.unit_axis)
+    def _axis_for(self, indexed: str, name: str, made: int | None) -> int | None:
+        """The user's unit axis for this site, else the one the producing layer gave."""
+        chosen = self.unit_axis
+        if chosen is None:
+            return made
+        if isinstance(chosen, int):
+            return chosen
+        for key in (indexed, name):
+            if key in chosen:
+                return chosen[key]
+        return made
 
     def _watch_gradient(self, output: Any, stats: SiteStatistics) -> None:
         if not self.gradients or not torch.is_grad_enabled():
@@ -336,12 +333,11 @@ class Probe:
 
     def _state(self, *, copy: bool) -> ProbeState:
         """The statistics gathered so far, copied or (to compute figures at once) shared."""
-        repeated = {index for index, call in self._entries if call > 0}
+        repeated = {name for name, call in self._entries if call > 0}
         entries = sorted(self._entries.items(), key=lambda item: item[1].order)
         records = []
-        for (index, _), entry in entries:
-            name = entry.site.name
-            if index in repeated:
+        for (name, _), entry in entries:
+            if name in repeated:
                 name = f"{name}[{entry.call}]"
             stats = entry.stats.copy() if copy else entry.stats
             records.append(SiteRecord(name, entry.site.kind, entry.site.source, stats))
@@ -349,19 +345,69 @@ class Probe:
         if self._output is not None:
             stats = self._output.stats.copy() if copy else self._output.stats
             output = SiteRecord(OUTPUT, OUTPUT, OUTPUT, stats)
-        seen = {index for index, _ in self._entries}
-        unused = tuple(s.name for i, s in enumerate(self.sites) if i not in seen)
-        return ProbeState(records, output, self._samples, unused)
+        seen = {name for name, _ in self._entries}
+        unused = tuple(s.name for s in self._selection.modules.values() if s.name not in seen)
+        unprobed = {
+            UnprobedCall(name, function, reason): count
+            for (name, function, reason), count in self._unprobed.items()
+        }
+        return ProbeState(records, output, self._samples, unused, unprobed, self.notes)
 
     def results(self, *, distributed: bool = False, group: Any = None) -> ProbeResults:
         """Figures of every site; with ``distributed=True`` merged over all ranks (collective).
 
         The figures are computed from the live statistics (no copy: a Monitor asks for them at
-        every recorded step); merging over ranks works on copies.
+        every recorded step); merging over ranks works on copies. Raises NoProbeSitesError when
+        forward passes ran but no site was measured.
         """
+        self._check_unit_axis_names()
         if distributed:
-            return self._state(copy=True).all_reduced(group).results(self.thresholds)
-        return self._state(copy=False).results(self.thresholds)
+            state = self._state(copy=True).all_reduced(group)
+        else:
+            state = self._state(copy=False)
+        if not state.records and self._samples and not self._selection.output_only:
+            raise NoProbeSitesError(nothing_measured(self.network, state.unprobed_calls))
+        return state.results(self.thresholds)
+
+    def _check_unit_axis_names(self) -> None:
+        if not isinstance(self.unit_axis, Mapping) or not self._entries:
+            return
+        names = {name for name, _ in self._entries} | {
+            f"{name}[{call}]" for name, call in self._entries
+        }
+        unknown = [key for key in self.unit_axis if key not in names and key != OUTPUT]
+        if unknown:
+            raise ProbeError(
+                f"unit_axis names {', '.join(map(repr, unknown))}, which no site is called; "
+                f"sites: {', '.join(sorted(names))}"
+            )
+
+
+def _check_unit_axis(unit_axis: UnitAxis) -> UnitAxis:
+    if unit_axis is None or isinstance(unit_axis, int):
+        return unit_axis
+    if isinstance(unit_axis, Mapping) and all(
+        isinstance(k, str) and isinstance(v, int) for k, v in unit_axis.items()
+    ):
+        return dict(unit_axis)
+    raise ProbeError(
+        "unit_axis must be an axis (an int) or a dict of site name -> axis, like "
+        "{'encoder.layers.0.gelu': -1}"
+    )
+
+
+def nothing_measured(model: nn.Module, unprobed: Mapping[UnprobedCall, int]) -> str:
+    """The message of a probe that ran forward passes but measured no site."""
+    if not unprobed:
+        return no_sites_message(model)
+    listed = ", ".join(
+        f"{call.name} ({count} calls, {call.reason})" for call, count in list(unprobed.items())[:8]
+    )
+    return (
+        f"{type(model).__name__}'s forward passes ran activations, but no probe site was "
+        f"measured: {listed}. Name the sites to probe with sites=[...] (module names, or "
+        "functional site names like 'blocks.0.relu')."
+    )
 
 
 def _reusable(

@@ -66,6 +66,16 @@ def _optional(value: float) -> float | None:
     return None if value is None or math.isnan(value) else float(value)
 
 
+@dataclass(frozen=True)
+class UnprobedCall:
+    """Activation calls seen but not measured: the site name they would have had, the
+    function, and why (not a floating-point tensor, not selected by ``sites=``, ...)."""
+
+    name: str
+    function: str
+    reason: str
+
+
 SiteSource = tuple[str, str, str, int, SiteStatistics]
 """What a site's figures are made from: name, kind, source, depth and its statistics."""
 
@@ -249,6 +259,8 @@ class ProbeResults:
     thresholds: Thresholds
     samples: int
     unused_sites: tuple[str, ...] = ()
+    unprobed_calls: dict[UnprobedCall, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     @property
     def network_collapsed(self) -> bool | None:
@@ -298,6 +310,11 @@ class ProbeResults:
             "sites": [s.to_dict() for s in self.sites],
             "output": None if self.output is None else self.output.to_dict(),
             "unused_sites": list(self.unused_sites),
+            "unprobed_calls": [
+                {"name": c.name, "function": c.function, "reason": c.reason, "calls": n}
+                for c, n in self.unprobed_calls.items()
+            ],
+            "notes": list(self.notes),
         }
 
     def to_json(self, path: str | Path | None = None, *, indent: int | None = 2) -> str:
@@ -334,6 +351,9 @@ class ProbeResults:
                 f"{s.name[:24]:<24} {s.kind[:10]:<10} {s.units:>6} {ar:>6} {dead:>6} "
                 f"{s.variability:>9.3g}  {s.status}"
             )
+        for call, count in self.unprobed_calls.items():
+            lines.append(f"not probed: {call.name} ({call.function}, {count} calls: {call.reason})")
+        lines.extend(f"note: {note}" for note in self.notes)
         verdict = "collapsed" if self.network_collapsed else "not collapsed"
         first = self.first_collapsed_site
         lines.append(

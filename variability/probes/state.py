@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import torch
 
 from variability.probes.errors import ProbeError
-from variability.probes.results import ProbeResults, summarise_sites
+from variability.probes.results import ProbeResults, UnprobedCall, summarise_sites
 from variability.probes.statistics import SiteStatistics
 from variability.probes.thresholds import Thresholds
 
@@ -34,6 +34,8 @@ class ProbeState:
     output: SiteRecord | None = None
     samples: int = 0
     unused_sites: tuple[str, ...] = ()
+    unprobed_calls: dict[UnprobedCall, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     def names(self) -> list[str]:
         return [r.name for r in self.records]
@@ -57,7 +59,11 @@ class ProbeState:
                 OUTPUT, OUTPUT, OUTPUT, self.output.stats.merged(other.output.stats)
             )
         unused = tuple(n for n in self.unused_sites if n in other.unused_sites)
-        return ProbeState(records, output, self.samples + other.samples, unused)
+        unprobed = dict(self.unprobed_calls)
+        for call, count in other.unprobed_calls.items():
+            unprobed[call] = unprobed.get(call, 0) + count
+        notes = self.notes + tuple(n for n in other.notes if n not in self.notes)
+        return ProbeState(records, output, self.samples + other.samples, unused, unprobed, notes)
 
     def results(self, thresholds: Thresholds | None = None) -> ProbeResults:
         thresholds = thresholds or Thresholds()
@@ -68,7 +74,15 @@ class ProbeState:
             sources.append((OUTPUT, OUTPUT, OUTPUT, len(self.records), self.output.stats))
         summaries = summarise_sites(sources, thresholds)
         output = summaries.pop() if self.output is not None else None
-        return ProbeResults(tuple(summaries), output, thresholds, self.samples, self.unused_sites)
+        return ProbeResults(
+            tuple(summaries),
+            output,
+            thresholds,
+            self.samples,
+            self.unused_sites,
+            dict(self.unprobed_calls),
+            self.notes,
+        )
 
     # --- torch.distributed ---------------------------------------------------------------------
 
@@ -118,7 +132,9 @@ class ProbeState:
             SiteRecord(r.name, r.kind, r.source, s) for r, s in zip(records, rebased, strict=True)
         ]
         output = merged.pop() if self.output is not None else None
-        return ProbeState(merged, output, samples, self.unused_sites)
+        return ProbeState(
+            merged, output, samples, self.unused_sites, dict(self.unprobed_calls), self.notes
+        )
 
     def _all_records(self) -> list[SiteRecord]:
         return [*self.records, *([self.output] if self.output is not None else [])]

@@ -37,6 +37,7 @@ from variability.probes.activations import Activation
 from variability.probes.batch_rows import BatchRows
 from variability.probes.errors import ProbeError
 from variability.probes.gram import Gram
+from variability.probes.intervals import exact_bounds
 from variability.probes.layout import Layout
 from variability.probes.workspace import Workspace, slabs_like
 
@@ -369,7 +370,8 @@ class SiteStatistics:
             self._add_masked(a, layout, z, activation, tau, active_from_output, slabs)
             return
         if self.cross_index is not None:
-            self._add_cross(d, layout, n, batch.rows[SUM], n)
+            sums = batch.rows[SUM].to(torch.float64).mul_(n)
+            self._add_cross(a, layout, n, sums, slabs[_D])
         batch.add_to(self._totals_block(SUM, last), SUM, last, n)
         self._rows += n
         if z is not None:
@@ -388,16 +390,25 @@ class SiteStatistics:
         """``add`` by the compiled kernel (kernels.py): one pass over ``a`` and ``z``."""
         n = a.numel() // self.units
         fresh = not self.initialised
-        shift = self._shift_for(a, layout, check=False)
-        if not kernels.reduce_batch(a, z, self._shift_cast, layout, self._sums):
+        self._shift_for(a, layout, check=False)  # sets the reference value on the first batch
+        counts = z is not None or active_from_output
+        bounds = None
+        if (
+            z is not None
+            and activation.count_from_output is not torch.sign
+            and activation.intervals is not None
+        ):  # the kernel counts the values of z in the active intervals
+            bounds = exact_bounds(activation.intervals(tau), z.dtype)
+            if not kernels.fits_intervals(bounds):
+                bounds = None
+        if not kernels.reduce_batch(a, z, self._shift_cast, layout, self._sums, bounds):
             if fresh and not bool(torch.isfinite(self._shift_cast).all()):
                 self._init_shift(a, layout, check=True)  # the first sample held NaN or Inf
             slabs = slabs_like(workspace, a, 2)
             self._add_masked(a, layout, z, activation, tau, active_from_output, slabs)
             return
         sums = self._sums_rows
-        counts = z is not None or active_from_output
-        if counts and activation.count_from_output is not torch.sign:
+        if counts and activation.count_from_output is not torch.sign and bounds is None:
             # The kernel counts a != 0 (the sign of a >= 0): other activations count by their rule.
             flags = slabs_like(workspace, a, 1)[0]
             if activation.count_from_output is not None:
@@ -409,8 +420,7 @@ class SiteStatistics:
         if z is not None:
             last = Z_SUMSQ + 1
         if self.cross_index is not None:
-            d = torch.sub(a, shift, out=slabs_like(workspace, a, 1)[0])
-            self._add_cross(d, layout, n, sums[SUM], 1)
+            self._add_cross(a, layout, n, sums[SUM], slabs_like(workspace, a, 1)[0])
         self._totals_block(SUM, last).add_(self._sums_block(SUM, last))
         self._rows += n
         if z is not None:
@@ -423,20 +433,40 @@ class SiteStatistics:
             block = self._sums_blocks[first, last] = self._sums_rows[first:last]
         return block
 
-    def _add_cross(
-        self, d: Tensor, layout: Layout, n: int, batch_values: Tensor, weight: float
-    ) -> None:
-        """Cross products of a finite batch; they wait in the Gram buffer (see GRAM_BATCHES).
-        ``batch_values * weight`` is the batch's per-unit sum of ``d``."""
-        matrix = layout.as_matrix(d)
-        values = batch_values
-        if not self.cross_is_all:
-            matrix = matrix[:, self.cross_index]
-            values = values[self.cross_index]
+    def _add_cross(self, a: Tensor, layout: Layout, n: int, sums: Tensor, slab: Tensor) -> None:
+        """Cross products of a finite batch; ``sums`` are its per-unit sums of ``a - shift``
+        (float64).
+
+        Why centred: the totals are sums of ``(a - c)(a - c)^T`` around the reference value c,
+        and a unit whose c lies far from its mean (a ReLU unit off at the first sample, on at
+        the others) makes those products large against its variance, so their float32 rounding
+        is amplified by ``(mean - c)^2 / variance`` when the covariance is taken (2e-4 in a
+        correlation of two such units at 4,096 samples). So each batch's products are taken
+        around its own mean ``b`` (rounded to the data's precision), where they are of the size
+        of the variance, and re-expressed around c in float64:
+        ``sum (a-c)(a-c)^T = sum (a-b)(a-b)^T + r d^T + d r^T + n d d^T`` with ``d = b - c`` and
+        ``r = sum (a - b)``. The centred products wait in the Gram buffer (GRAM_BATCHES).
+        """
+        index = None if self.cross_is_all else self.cross_index
+        shift = self.shift if index is None else self.shift[index]
+        sums = sums.to(shift.device)
+        if index is not None:
+            sums = sums[index]
+        center = (shift + sums / n).to(a.dtype)
+        if index is None:
+            matrix = layout.as_matrix(torch.sub(a, center.view(layout.broadcast_shape), out=slab))
+        else:
+            matrix = layout.as_matrix(a)[:, index.to(a.device)] - center
+        delta = center.to(torch.float64) - shift
+        residual = matrix.sum(0, dtype=torch.float64).to(shift.device)
         if not self._gram.fits(matrix):
             self._fold_gram()
         self._gram.add(matrix)
-        self.cross_sum.add_(values, alpha=weight)
+        correction = torch.outer(residual, delta)
+        correction += correction.T.clone()
+        correction.add_(torch.outer(delta, delta), alpha=n)
+        self.cross_prod.add_(correction)
+        self.cross_sum.add_(sums)
         self._cross_rows += n
         self._gram_batches += 1
         if self._gram_batches == GRAM_BATCHES:
@@ -539,7 +569,8 @@ class SiteStatistics:
         self.moments[SUMSQ].add_((d * d).sum(dims))
         if self.cross_index is not None:
             rows_ok = layout.as_matrix(finite)[:, self.cross_index].all(1)
-            sub = layout.as_matrix(d)[:, self.cross_index][rows_ok]
+            # float64: a batch with NaN/Inf is rare, and its products are not centred
+            sub = layout.as_matrix(d)[:, self.cross_index][rows_ok].to(torch.float64)
             self.cross_count.add_(rows_ok.sum())
             self.cross_sum.add_(sub.sum(0))
             self.cross_prod.add_(sub.T @ sub)
