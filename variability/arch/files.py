@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from variability.arch.errors import (
     PickledObjectsError,
     SpecError,
 )
+from variability.atomic import atomic_file
 
 __all__ = [
     "FORMAT",
@@ -81,16 +81,8 @@ def save_model(model: nn.Module, path: str | os.PathLike[str]) -> Path:
     }
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-    )
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(payload, stream)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(target, "wb") as stream:
+        torch.save(payload, stream)
     return target
 
 

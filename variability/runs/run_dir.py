@@ -99,7 +99,7 @@ class MetricsFile:
         try:
             if self.path.exists() and self.path.stat().st_size:
                 dropped = _cut_torn_tail(self.path)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         except OSError as error:
             raise RunDirError(f"cannot open {self.path} for writing: {_describe(error)}") from None
         return dropped
