@@ -239,8 +239,9 @@ FailOnOption = Annotated[
     list[str] | None,
     _option(
         "--fail-on",
-        help="Exit with code 3 when this holds: collapsed (the output or any site), collapsing, "
-        "or dead:FRACTION (a site with more than FRACTION of its units dead). Repeatable.",
+        help="Exit with code 3 when this holds: collapsed (the output or any site, or one that "
+        "saw no finite value), collapsing, nonfinite (NaN/Inf seen at any site), or "
+        "dead:FRACTION (a site with more than FRACTION of its units dead). Repeatable.",
         panel=_OUTPUT,
         metavar="CONDITION",
     ),
