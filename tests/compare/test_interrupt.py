@@ -81,6 +81,22 @@ def test_ctrl_c_to_the_command_alone(tmp_path):
     stopped_cleanly(process, workers, out)
 
 
+def test_a_second_ctrl_c_does_not_cut_the_exit_short(tmp_path):
+    """Ctrl-C to the group, then again while the command exits: its clean-up (which unlinks the
+    pool's semaphores) still runs whole."""
+    out = tmp_path / "cmp"
+    process = start(out)
+    wait_for(lambda: checkpoints(out) >= 2, process, "two cells training")
+    workers = children_of(process.pid)
+    os.killpg(process.pid, signal.SIGINT)
+    for _ in range(20):
+        time.sleep(0.05)
+        if process.poll() is not None:
+            break
+        os.killpg(process.pid, signal.SIGINT)
+    stopped_cleanly(process, workers, out)
+
+
 def test_ctrl_c_while_the_workers_start(tmp_path):
     """Workers still importing torch print no KeyboardInterrupt traceback."""
     out = tmp_path / "cmp"

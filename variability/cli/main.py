@@ -4,6 +4,9 @@ Importing the commands means importing torch, pandas, matplotlib and seaborn: se
 named on the command line that does not exist is an error the command line alone can tell, so
 it is told before those imports, in the same words and with the same exit code (2) as the
 commands' own checks, which stay in place: this is only the fast path.
+
+After Ctrl-C (exit code 130), a second Ctrl-C is ignored while the interpreter cleans up: an
+interrupted clean-up leaves worker pools' semaphores behind ("leaked semaphore" warnings).
 """
 
 from __future__ import annotations
@@ -108,3 +111,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         app(args=args, prog_name="variability")
     except KeyboardInterrupt:  # while the commands are imported
         sys.exit(EXIT_INTERRUPTED)
+    except SystemExit as done:
+        if done.code == EXIT_INTERRUPTED:
+            from variability.runs.interrupts import ignore_further_interrupts
+
+            ignore_further_interrupts()
+        raise
