@@ -57,7 +57,7 @@ class BatchCounter:
             self.started += 1
             yield batch
 
-    def done(self, rows: int = 0) -> None:
+    def done(self) -> None:
         self.finished += 1
 
     def where(self) -> str:
