@@ -44,4 +44,7 @@ app.command(no_args_is_help=True)(reproduce)
 
 
 def main() -> None:
-    app()
+    """The console script (``variability.cli.main`` checks arguments before importing this)."""
+    from variability.cli.main import main as run
+
+    run()

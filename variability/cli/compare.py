@@ -222,6 +222,8 @@ def compare(
             )
             raise typer.Exit(EXIT_INTERRUPTED) from None
     seconds = time.perf_counter() - started
+    if not quiet and comparison.results_note:
+        errors.print(f"note: {comparison.results_note}", highlight=False, markup=False)
     if not quiet:
         trained = finished["count"] - finished["before"]
         errors.print(

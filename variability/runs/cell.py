@@ -31,6 +31,12 @@ import torch
 from variability.arch import build_model, count_params
 from variability.probes import pieces_per_line, probe_model, v3
 from variability.runs.comparison import CELLS, Cell, CompareSettings
+from variability.runs.interrupts import (
+    ignore_interrupts,
+    stop_workers,
+    task_in_worker,
+    worker_stops_on_sigterm,
+)
 from variability.runs.run_dir import json_safe
 from variability.runs.trainer import probe_set, train
 from variability.tasks import Task, load_task
@@ -94,6 +100,7 @@ def run_cell(
         raise RuntimeError(f"{cell.name} has {count_params(model)} parameters, not {cell.params}")
     model.to(device)
     init = probe_at_init(model, task)
+    probing = time.perf_counter() - started
     run_dir = Path(CELLS) / cell.name
     result = train(
         model,
@@ -120,7 +127,7 @@ def run_cell(
         "trained_collapsed": result.network_collapsed,
         "run_dir": run_dir.as_posix(),
         "device": str(device),
-        "seconds": round(time.perf_counter() - started, 3),
+        "seconds": round(probing + result.seconds, 3),  # training over every resume
     }
     return json_safe(record)
 
@@ -230,7 +237,7 @@ def schedule(
     """Run ``items`` in ``pool``, at most ``limit`` at once, ``finished(item, result)`` as each
     ends (``poll`` between waits of 0.2 s). The first error stops new items from starting and is
     raised once the running ones have ended; an interrupt cancels what has not started. The pool
-    is shut down either way."""
+    is shut down either way; workers started here never take Ctrl-C themselves."""
     waiting = list(items)
     running: dict[Future[Any], Any] = {}
     error: BaseException | None = None
@@ -238,7 +245,7 @@ def schedule(
         while waiting or running:
             while waiting and len(running) < limit and error is None:
                 item = waiting.pop(0)
-                with _main_module_hidden():  # submit starts the worker processes
+                with _main_module_hidden(), ignore_interrupts():  # submit starts the workers
                     running[submit(item)] = item
             ended, _ = wait(running, timeout=0.2 if poll else None, return_when=FIRST_COMPLETED)
             if poll is not None:
@@ -253,7 +260,7 @@ def schedule(
                     continue
                 finished(item, result)
     except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+        stop_workers(pool)  # Ctrl-C, or an error here: no worker trains on (interrupts.py)
         raise
     pool.shutdown(wait=True)
     if error is not None:
@@ -299,6 +306,7 @@ PROGRESS_INTERVAL = 0.25
 
 def _start_worker(messages: Any, threads: int | None, parent: int) -> None:
     _die_with(parent)
+    worker_stops_on_sigterm()
     if threads:
         torch.set_num_threads(threads)
     _WORKER.update(messages=messages, parent=parent, tasks={})
@@ -334,7 +342,8 @@ def _worker_cell(cell: Cell, settings: CompareSettings, folder: str, device: str
             last[0] = now
             _WORKER["messages"].put((cell.name, step))
 
-    return run_cell(cell, settings, tasks[key], Path(folder), torch.device(device), on_step)
+    with task_in_worker():
+        return run_cell(cell, settings, tasks[key], Path(folder), torch.device(device), on_step)
 
 
 __all__ = ["probe_at_init", "run_cell", "run_cells", "usable_cores", "worker_count"]

@@ -37,6 +37,7 @@ from variability.arch import (
 )
 from variability.atomic import atomic_file
 from variability.errors import UserError
+from variability.runs.jsonl import read_json_lines
 from variability.runs.run_dir import RunDirectory
 from variability.runs.trainer import OPTIMIZERS, TrainConfig
 
@@ -236,20 +237,18 @@ class ResultsFile:
 
     def __init__(self, folder: Path) -> None:
         self.path = Path(folder) / RESULTS
+        self.note: str | None = None  # what finished() skipped, in a sentence
 
     def finished(self) -> dict[str, dict[str, Any]]:
-        """Finished cells by name; a torn line (a kill mid-write) is not a record."""
-        done: dict[str, dict[str, Any]] = {}
-        if not self.path.exists():
-            return done
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(record, dict) and record.get("type") == "cell" and "cell" in record:
-                done[record["cell"]] = record
-        return done
+        """Finished cells by name; a torn line (a kill mid-write, bytes that are not UTF-8) is
+        not a record: it is skipped (``note`` says so) and its cell runs again."""
+        lines = read_json_lines(self.path)
+        self.note = lines.note()
+        return {
+            record["cell"]: record
+            for record in lines.records
+            if record.get("type") == "cell" and "cell" in record
+        }
 
     def append(self, record: dict[str, Any]) -> None:
         text = json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n"
@@ -358,6 +357,7 @@ class Comparison:
     settings: CompareSettings
     cells: list[Cell]
     records: list[dict[str, Any]] = field(default_factory=list)
+    results_note: str | None = None  # lines of results.jsonl skipped as unreadable
 
     @property
     def complete(self) -> bool:
@@ -449,7 +449,8 @@ def compare(
         # The deepest (slowest) first, so that parallel workers do not end on one long cell.
         pending.sort(key=lambda cell: -cell.depth)
         run_cells(pending, settings, folder, target, workers, finished, on_step)
-    return Comparison(folder, settings, cells, [done[c.name] for c in cells if c.name in done])
+    records = [done[c.name] for c in cells if c.name in done]
+    return Comparison(folder, settings, cells, records, results.note)
 
 
 def load_comparison(folder: str | os.PathLike[str]) -> Comparison:
@@ -460,8 +461,10 @@ def load_comparison(folder: str | os.PathLike[str]) -> Comparison:
     settings = read_settings(folder)
     task = load_task_for(settings)
     cells = plan_cells(settings, task.d_in, task.d_out)
-    done = ResultsFile(folder).finished()
-    return Comparison(folder, settings, cells, [done[c.name] for c in cells if c.name in done])
+    results = ResultsFile(folder)
+    done = results.finished()
+    records = [done[c.name] for c in cells if c.name in done]
+    return Comparison(folder, settings, cells, records, results.note)
 
 
 __all__ = [

@@ -42,6 +42,7 @@ from variability.probes.probe import set_mode
 from variability.probes.sites import SiteSelector
 from variability.runs.events import BATCH, PROBE_SET, Event, EventLog, MonitorWarning
 from variability.runs.run_dir import FORMAT, FORMAT_VERSION, RUN_FILE, RunDirectory, RunDirError
+from variability.runs.step_records import LatestStepRecords, lost_records
 from variability.versions import environment
 
 SITE_FIELDS = (
@@ -187,6 +188,7 @@ class Monitor:
         self._interval = 0
         self._last_step: int | None = None
         self._closed = False
+        self._latest = LatestStepRecords()
         self._started = True
         self.latest: dict[str, Any] = {}
         self.run = RunDirectory(run_dir)
@@ -272,6 +274,7 @@ class Monitor:
             record.setdefault("segment", self.segment)
             record.setdefault("time", now)
         self.run.metrics.write(records)
+        self._latest.add(records)
         for writer in self._writers:
             writer.write(records)
 
@@ -449,11 +452,20 @@ class Monitor:
     # --- state, closing ------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """What a checkpoint needs so a resumed run does not repeat its warnings."""
-        return self._warnings.state_dict()
+        """What a checkpoint needs so a resumed run does not repeat its warnings, and can write
+        again the records of the checkpoint's step if a torn line lost them (call it after
+        ``flush``)."""
+        return {**self._warnings.state_dict(), "step_records": self._latest.state()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a checkpoint's state; in a resumed run, write again the records of the
+        checkpoint's step that the metrics file lost (step_records.py says why)."""
         self._warnings.load_state_dict(state)
+        saved = state.get("step_records") or []
+        if self.rank != 0 or self.segment == 0 or not saved:
+            return
+        earlier = [r for r in self.run.records() if r.get("segment", 0) < self.segment]
+        self._write(lost_records(saved, earlier))
 
     def sync(self) -> None:
         """Write the pending record and force the metrics file to disk."""

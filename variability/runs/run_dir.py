@@ -34,6 +34,7 @@ from typing import Any
 
 from variability.atomic import atomic_file
 from variability.errors import UserError
+from variability.runs.jsonl import read_json_lines
 
 FORMAT = "variability-run"
 FORMAT_VERSION = 1
@@ -99,7 +100,7 @@ class MetricsFile:
         try:
             if self.path.exists() and self.path.stat().st_size:
                 dropped = _cut_torn_tail(self.path)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         except OSError as error:
             raise RunDirError(f"cannot open {self.path} for writing: {_describe(error)}") from None
         return dropped
@@ -301,27 +302,25 @@ def read_records(path: str | os.PathLike[str], *, superseded: bool = False) -> l
     Rule: a ``resume`` record with step S replaces, in every earlier segment, the records whose
     step is greater than S (a killed run wrote them after its last checkpoint; the resumed run
     writes those steps again). With ``superseded=True`` they are kept, flagged
-    ``"superseded": True``. Lines that are not JSON objects (a line torn by a kill) are skipped.
+    ``"superseded": True``. Lines that are not JSON objects (a line torn by a kill, bytes that
+    are not UTF-8) are skipped; ``read_json_lines`` says which.
     """
-    file = Path(path)
-    if not file.exists():
-        return []
-    records: list[dict[str, Any]] = []
-    with file.open("r", encoding="utf-8", errors="replace") as stream:
-        for line in stream:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if not isinstance(record, dict):
-                continue
-            if record.get("type") == "resume":
-                after = record.get("step", -1)
-                for earlier in records:
-                    step = earlier.get("step")
-                    if isinstance(step, int | float) and step > after:
-                        earlier["superseded"] = True
-            records.append(record)
+    return apply_resume_rule(read_json_lines(path).records, superseded=superseded)
+
+
+def apply_resume_rule(
+    records: list[dict[str, Any]], *, superseded: bool = False
+) -> list[dict[str, Any]]:
+    """``records`` (in file order) without those a later ``resume`` record supersedes, or with
+    them flagged ``"superseded": True`` (see ``read_records``)."""
+    for position, record in enumerate(records):
+        if record.get("type") != "resume":
+            continue
+        after = record.get("step", -1)
+        for earlier in records[:position]:
+            step = earlier.get("step")
+            if isinstance(step, int | float) and step > after:
+                earlier["superseded"] = True
     if superseded:
         return records
     return [r for r in records if not r.get("superseded")]

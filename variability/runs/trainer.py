@@ -294,6 +294,12 @@ def train(
     loss_fn = task.loss_fn()
     inputs = probe_set(task, config.probe_rows)
     started = time.perf_counter()
+    before = float(checkpoint.get("seconds", 0.0)) if checkpoint is not None else 0.0
+
+    def elapsed() -> float:
+        """Seconds of the whole run: earlier segments up to their last checkpoint, and this."""
+        return before + time.perf_counter() - started
+
     run.prepare(_estimate_bytes(model, config, int(model.spec.get("depth", 1))))
     monitor = Monitor(
         model,
@@ -310,13 +316,22 @@ def train(
     )
     try:
         result = _train_loop(
-            model, task, config, run, monitor, loss_fn, device, checkpoint, on_progress, inputs
+            model,
+            task,
+            config,
+            run,
+            monitor,
+            loss_fn,
+            device,
+            checkpoint,
+            on_progress,
+            inputs,
+            elapsed,
         )
     finally:
         monitor.close()
-    seconds = time.perf_counter() - started
     result = TrainResult.from_dict(
-        result | {"run_dir": str(run.path), "seconds": round(seconds, 3)},
+        result | {"run_dir": str(run.path), "seconds": round(elapsed(), 3)},
         resumed_from=resume_step,
     )
     run.write_json(RESULT_FILE, result.to_dict())
@@ -334,6 +349,7 @@ def _train_loop(
     checkpoint: dict[str, Any] | None,
     on_progress: ProgressCallback | None,
     inputs: Tensor,
+    elapsed: Callable[[], float],
 ) -> dict[str, Any]:
     x_train, y_train = task.x_train.to(device), task.y_train.to(device)
     x_val, y_val = task.x_val.to(device), task.y_val.to(device)
@@ -374,13 +390,14 @@ def _train_loop(
         return val_metric
 
     def save(step: int) -> None:
-        monitor.flush()
+        monitor.sync()  # the records up to this step are on disk before the checkpoint is
         save_checkpoint(
             run.last_checkpoint,
             {
                 "format": CHECKPOINT_FORMAT,
                 "format_version": 1,
                 "step": step,
+                "seconds": elapsed(),
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "rng": rng_state(),
