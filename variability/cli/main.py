@@ -40,6 +40,7 @@ VALUE_OPTIONS: dict[str, frozenset[str]] = {
             "--csv",
             "--report",
             "--fail-on",
+            "--seq-len",
         }
     ),
     "report": frozenset({"--out"}),
