@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
-from variability.reproductions import REPRODUCTIONS, Options
-from variability.runs.cell import usable_cores
+from variability.experiments.cells import usable_cores
+from variability.experiments.reproductions import REPRODUCTIONS, Options
 
 
 def timed(name: str, options: Options) -> float:
@@ -61,7 +61,7 @@ def main() -> None:
             load = os.getloadavg()[0]
             if count == 1 and threads != 1:
                 # The runner pins one thread in-process; bypass it to measure the default.
-                from variability.reproductions import workers as runner
+                from variability.experiments.reproductions import workers as runner
 
                 saved = runner.single_thread
                 runner.single_thread = lambda device: contextlib.nullcontext()  # type: ignore

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from variability.cli.compare import write_report
-from variability.runs.comparison import CompareSettings, compare
+from variability.experiments.comparison import CompareSettings, compare
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import pytest
 
 from variability.arch import BudgetError, solve_width
 from variability.errors import UserError
-from variability.reproductions import REPRODUCTIONS, Options
-from variability.reproductions.workers import WorkerError, call, run_jobs
+from variability.experiments.reproductions import REPRODUCTIONS, Options
+from variability.experiments.reproductions.workers import WorkerError, call, run_jobs
 
 
 @pytest.mark.parametrize("name", list(REPRODUCTIONS))

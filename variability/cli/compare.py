@@ -18,6 +18,17 @@ from rich.table import Table
 from variability.arch import DEFAULT_TOLERANCE
 from variability.cli.console import progress_bar, reports_user_errors, stderr, stdout
 from variability.errors import UserError
+from variability.experiments.cells import load_task_for, usable_cores, worker_count
+from variability.experiments.comparison import (
+    QUICK,
+    REPORT,
+    RESULTS,
+    Cell,
+    CompareSettings,
+    Comparison,
+    plan_cells,
+)
+from variability.experiments.comparison import compare as run_comparison
 from variability.reports.comparison_report import (
     ComparisonData,
     cells_frame,
@@ -27,17 +38,6 @@ from variability.reports.comparison_report import (
 )
 from variability.reports.provenance import command_line, provenance
 from variability.reports.style import family_label
-from variability.runs.cell import load_task_for, usable_cores, worker_count
-from variability.runs.comparison import (
-    QUICK,
-    REPORT,
-    RESULTS,
-    Cell,
-    CompareSettings,
-    Comparison,
-    plan_cells,
-)
-from variability.runs.comparison import compare as run_comparison
 from variability.tasks import task_names
 
 __all__ = ["compare"]

@@ -2,7 +2,7 @@
 
 Every cell (family x depth x seed) is built at equal parameters, probed at initialisation,
 trained with a Monitor, selected on the validation split and scored on the test split (one cell:
-``variability.runs.cell``). The comparison's folder holds::
+``variability.experiments.cells``). The comparison's folder holds::
 
     compare.json     the settings (a rerun with other settings is refused)
     results.jsonl    one line per finished cell, appended and synced as each finishes
@@ -379,7 +379,7 @@ class Comparison:
         import torch
 
         from variability.arch import load_model
-        from variability.runs.cell import load_task_for
+        from variability.experiments.cells import load_task_for
 
         task = load_task_for(self.settings)
         grid = task.grid
@@ -416,7 +416,7 @@ def compare(
     finished)`` is called once the plan is known.
     """
     from variability.devices import resolve_device
-    from variability.runs.cell import load_task_for, run_cells
+    from variability.experiments.cells import load_task_for, run_cells
 
     target = resolve_device(device)
     task = load_task_for(settings)
@@ -454,7 +454,7 @@ def compare(
 
 def load_comparison(folder: str | os.PathLike[str]) -> Comparison:
     """A comparison folder as it stands: settings, plan, finished cells (for the report)."""
-    from variability.runs.cell import load_task_for
+    from variability.experiments.cells import load_task_for
 
     folder = Path(folder)
     settings = read_settings(folder)

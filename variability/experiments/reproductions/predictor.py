@@ -23,14 +23,20 @@ import pandas as pd
 from scipy import stats
 
 from variability.errors import UserError
-from variability.reproductions.base import Advance, Options, Outcome, Reproduction, claims_frame
-from variability.runs.comparison import (
+from variability.experiments.comparison import (
     QUICK_TOLERANCE,
     CompareSettings,
     ResultsFile,
     compare,
     plan_cells,
     read_settings,
+)
+from variability.experiments.reproductions.base import (
+    Advance,
+    Options,
+    Outcome,
+    Reproduction,
+    claims_frame,
 )
 
 NAME = "predictor"

@@ -29,8 +29,8 @@ from typing import Any
 import torch
 
 from variability.arch import build_model, count_params
+from variability.experiments.comparison import CELLS, Cell, CompareSettings
 from variability.probes import pieces_per_line, probe_model, v3
-from variability.runs.comparison import CELLS, Cell, CompareSettings
 from variability.runs.run_dir import json_safe
 from variability.runs.trainer import probe_set, train
 from variability.tasks import Task, load_task

@@ -21,8 +21,7 @@ import pandas as pd
 import torch
 
 from variability.arch import build_model, count_params, param_count, solve_width
-from variability.probes import probe_model
-from variability.reproductions.base import (
+from variability.experiments.reproductions.base import (
     Advance,
     Options,
     Outcome,
@@ -31,7 +30,8 @@ from variability.reproductions.base import (
     mean_std,
     run_models,
 )
-from variability.reproductions.curves import Selection, choose, train_with_curve
+from variability.experiments.reproductions.curves import Selection, choose, train_with_curve
+from variability.probes import probe_model
 from variability.tasks import load_task
 
 NAME = "han-checkerboard"

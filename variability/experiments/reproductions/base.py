@@ -25,10 +25,10 @@ from matplotlib.figure import Figure
 
 from variability.atomic import atomic_file
 from variability.errors import UserError
+from variability.experiments.reproductions.workers import run_jobs
 from variability.reports.glossary import glossary_for
 from variability.reports.page import Page
 from variability.reports.provenance import command_line, provenance
-from variability.reproductions.workers import run_jobs
 from variability.runs.run_dir import json_safe
 
 RESULTS_FILE = "results.json"
