@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from variability.experiments.cells import usable_cores
+from variability.experiments.comparison.cells import usable_cores
 from variability.experiments.reproductions import REPRODUCTIONS, Options
 
 

@@ -18,7 +18,6 @@ from rich.table import Table
 from variability.arch import DEFAULT_TOLERANCE
 from variability.cli.console import progress_bar, reports_user_errors, stderr, stdout
 from variability.errors import UserError
-from variability.experiments.cells import load_task_for, usable_cores, worker_count
 from variability.experiments.comparison import (
     QUICK,
     REPORT,
@@ -29,6 +28,7 @@ from variability.experiments.comparison import (
     plan_cells,
 )
 from variability.experiments.comparison import compare as run_comparison
+from variability.experiments.comparison.cells import usable_cores, worker_count
 from variability.reports.comparison_report import (
     ComparisonData,
     cells_frame,
@@ -180,7 +180,7 @@ def compare(
     )
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
-    the_task = load_task_for(settings)
+    the_task = settings.load_task()
     cells = plan_cells(settings, the_task.d_in, the_task.d_out)
     errors = stderr()
     finished: dict[str, int] = {"count": 0, "before": 0}

@@ -4,7 +4,7 @@ The models of the reproductions are tiny: a step costs per-operation overhead, n
 a second intra-op thread buys nothing, and on a shared machine its spin-waiting slows everything
 (docs/benchmarks.md has the measurements). Each job therefore runs with one thread, and
 independent jobs run side by side in spawned processes, one per core: the process handling of
-``variability compare`` (``variability.experiments.cells``: workers that do not re-import the
+``variability compare`` (``experiments.comparison.cells``: workers that do not re-import the
 calling script and die with it). Results come back in the order of the jobs, whatever order they
 finish in; every job's randomness is its own seed, so the results do not depend on the number
 of workers.
@@ -23,7 +23,12 @@ from typing import Any, TypeVar
 import torch
 
 from variability.errors import UserError
-from variability.experiments.cells import _die_with, intra_op_threads, schedule, worker_count
+from variability.experiments.comparison.cells import (
+    _die_with,
+    intra_op_threads,
+    schedule,
+    worker_count,
+)
 
 Job = TypeVar("Job")
 

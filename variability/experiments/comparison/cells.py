@@ -29,11 +29,13 @@ from typing import Any
 import torch
 
 from variability.arch import build_model, count_params
-from variability.experiments.comparison import CELLS, Cell, CompareSettings
+from variability.experiments.comparison.folder import CELLS
+from variability.experiments.comparison.plan import Cell
+from variability.experiments.comparison.settings import CompareSettings
 from variability.probes import pieces_per_line, probe_model, v3
 from variability.runs.run_dir import json_safe
 from variability.runs.trainer import probe_set, train
-from variability.tasks import Task, load_task
+from variability.tasks import Task
 
 MAX_WORKERS = 8
 """Beyond this many processes, each importing torch, memory grows faster than throughput."""
@@ -51,10 +53,6 @@ SITE_FIELDS = (
     "activation_shift",
     "status",
 )
-
-
-def load_task_for(settings: CompareSettings) -> Task:
-    return load_task(settings.task, settings.task_seed)
 
 
 def probe_at_init(
@@ -175,7 +173,7 @@ def run_cells(
     count = worker_count(workers, device, len(cells))
     threads = 1 if device.type == "cpu" else None
     if count == 1:
-        task = load_task_for(settings)
+        task = settings.load_task()
         context = intra_op_threads(threads) if threads else contextlib.nullcontext()
         with context:
             for cell in cells:
@@ -323,7 +321,7 @@ def _worker_cell(cell: Cell, settings: CompareSettings, folder: str, device: str
     key = (settings.task, settings.task_seed)
     tasks = _WORKER["tasks"]
     if key not in tasks:
-        tasks[key] = load_task_for(settings)
+        tasks[key] = settings.load_task()
     last = [0.0]
 
     def on_step(step: int) -> None:
