@@ -2,7 +2,8 @@
 
 It takes what a comparison folder holds, already read (``ComparisonData``): the settings, the
 cells' records of ``results.jsonl``, each cell's ``metrics.jsonl`` records and, for 2-D tasks,
-the learned functions on the input grid. Reading the folder is the command line's job.
+the learned functions on the input grid. Reading the folder is the experiments layer's job
+(``variability.experiments.comparison.report_data``).
 """
 
 from __future__ import annotations

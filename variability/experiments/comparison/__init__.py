@@ -4,7 +4,8 @@ Every cell (family x depth x seed) is built at equal parameters, probed at initi
 trained with a Monitor, selected on the validation split and scored on the test split. One file
 per idea: ``settings`` (what decides the results), ``plan`` (the cells, sized at the budget),
 ``folder`` (the files a comparison keeps), ``cells`` (one cell, and many at once), ``run``
-(running or resuming a comparison, reading one back). docs/compare.md documents the formats.
+(running or resuming a comparison, reading one back), ``report_data`` (what its report draws,
+read from the folder). docs/compare.md documents the formats.
 """
 
 from variability.experiments.comparison.folder import (

@@ -53,29 +53,6 @@ class Comparison:
         run = RunDirectory(self.run_dir(record))
         return run.records() if run.metrics_file.exists() else []
 
-    def learned_functions(
-        self, seed: int = 0
-    ) -> tuple[Any, dict[tuple[str, int], Any], tuple[float, float]] | None:
-        """For a 2-D task: the target on the input grid and each (family, depth) model's output
-        there (the model chosen on validation, of ``seed``), as NumPy images indexed [i, j]."""
-        import torch
-
-        from variability.arch import load_model
-
-        grid = self.settings.load_task().grid
-        if grid is None:
-            return None
-        images = {}
-        for record in self.records:
-            path = self.run_dir(record) / "model.pt"
-            if record["seed"] != seed or not path.exists():
-                continue
-            model = load_model(path, device="cpu").eval()
-            with torch.no_grad():
-                outputs = model(grid.x)
-            images[(record["family"], record["depth"])] = grid.image(outputs[:, 0]).numpy()
-        return grid.image(grid.y).numpy(), images, (grid.low, grid.high)
-
 
 def compare(
     settings: CompareSettings,
