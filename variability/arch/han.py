@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from variability.arch.errors import SpecError
 from variability.probes.activations import ABS, Activation, register_activation
 
 __all__ = ["HanLayer", "han_reference", "unit_direction"]
@@ -165,7 +166,7 @@ class HanLayer(nn.Module):
     ) -> None:
         super().__init__()
         if int(width) < 1:
-            raise ValueError(f"HanLayer needs width >= 1, got {width}")
+            raise SpecError(f"HanLayer needs width >= 1, got {width}")
         self.width = int(width)
         self.fused = True
         self.u = nn.Parameter(torch.empty(self.width, device=device, dtype=dtype))

@@ -15,6 +15,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from variability.arch.errors import SpecError
+
 __all__ = ["LCWLinear", "zero_sum_basis"]
 
 
@@ -26,7 +28,7 @@ def zero_sum_basis(m: int, dtype: torch.dtype = torch.float32) -> Tensor:
     float64 and rounded once, so the column sums are 0 to float rounding.
     """
     if m < 2:
-        raise ValueError(f"a zero-sum basis needs m >= 2, got {m}")
+        raise SpecError(f"a zero-sum basis needs m >= 2, got {m}")
     k = torch.arange(1, m, dtype=torch.float64)
     scale = 1.0 / torch.sqrt(k * (k + 1.0))
     rows = torch.arange(m, dtype=torch.float64).unsqueeze(1)
@@ -62,12 +64,12 @@ class LCWLinear(nn.Module):
     ) -> None:
         super().__init__()
         if int(in_features) < 2:
-            raise ValueError(
+            raise SpecError(
                 "LCWLinear needs in_features >= 2 (a one-entry row that sums to 0 is 0), "
                 f"got {in_features}"
             )
         if int(out_features) < 1:
-            raise ValueError(f"LCWLinear needs out_features >= 1, got {out_features}")
+            raise SpecError(f"LCWLinear needs out_features >= 1, got {out_features}")
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         dtype = dtype if dtype is not None else torch.get_default_dtype()

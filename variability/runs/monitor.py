@@ -37,6 +37,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor, nn
 
+from variability.errors import UserError
 from variability.probes import Probe, ProbeResults, SiteResult
 from variability.probes.probe import set_mode
 from variability.probes.sites import SiteSelector
@@ -143,13 +144,13 @@ class Monitor:
         **probe_options: Any,
     ) -> None:
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be an integer >= 1, got {every!r}")
+            raise UserError(f"every must be an integer >= 1, got {every!r}")
         if not 0.0 <= dead_warning <= 1.0:
-            raise ValueError(f"dead_warning must lie in [0, 1], got {dead_warning!r}")
+            raise UserError(f"dead_warning must lie in [0, 1], got {dead_warning!r}")
         if probe_targets is not None and probe_inputs is None:
-            raise ValueError("probe_targets needs probe_inputs")
+            raise UserError("probe_targets needs probe_inputs")
         if probe_targets is not None and len(probe_targets) != len(probe_inputs):
-            raise ValueError(
+            raise UserError(
                 f"{len(probe_inputs)} probe inputs but {len(probe_targets)} probe targets"
             )
         self.model = model

@@ -9,13 +9,15 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from variability.errors import VariabilityError
+
 __all__ = ["LOSSES", "METRICS", "Grid", "Task", "TaskError", "accuracy", "r2_score"]
 
 Kind = Literal["classification", "regression"]
 SPLITS = ("train", "val", "test")
 
 
-class TaskError(ValueError):
+class TaskError(VariabilityError):
     """An unknown task name or an option a task cannot take."""
 
 

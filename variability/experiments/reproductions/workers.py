@@ -15,14 +15,12 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-import pickle
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
 import torch
 
-from variability.errors import UserError
 from variability.experiments.comparison.cells import (
     _die_with,
     intra_op_threads,
@@ -78,38 +76,11 @@ def run_jobs(
     schedule(
         pool,
         list(range(len(jobs))),
-        lambda index: pool.submit(call, function, jobs[index]),
+        lambda index: pool.submit(function, jobs[index]),
         finished,
         limit=count,
     )
     return results
-
-
-class WorkerError(RuntimeError):
-    """An error raised in a worker that could not travel back as itself (it does not pickle)."""
-
-
-class WorkerUserError(UserError):
-    """A user error raised in a worker that could not travel back as itself."""
-
-
-def call(function: Callable[[Job], Any], job: Job) -> Any:
-    """``function(job)`` in a worker, with its error made fit to travel back to the parent.
-
-    Exceptions go back pickled; one that does not survive pickling (such as ``BudgetError``,
-    whose keyword-only fields pickle drops) would break the whole pool with a traceback. It is
-    replaced by one that does, with the same message: a ``UserError`` if it was a ``ValueError``
-    (the project's user errors are), so the command line still prints it as one line.
-    """
-    try:
-        return function(job)
-    except Exception as error:
-        try:
-            pickle.loads(pickle.dumps(error))
-        except Exception:
-            kind = WorkerUserError if isinstance(error, ValueError) else WorkerError
-            raise kind(str(error) or type(error).__name__) from None
-        raise
 
 
 def _start_worker(parent: int) -> None:
@@ -117,4 +88,4 @@ def _start_worker(parent: int) -> None:
     torch.set_num_threads(1)
 
 
-__all__ = ["WorkerError", "WorkerUserError", "call", "run_jobs", "single_thread"]
+__all__ = ["run_jobs", "single_thread"]
