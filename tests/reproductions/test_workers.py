@@ -6,8 +6,8 @@ import pytest
 
 from variability.arch import BudgetError, solve_width
 from variability.errors import VariabilityError
+from variability.experiments.jobs import run_jobs
 from variability.experiments.reproductions import REPRODUCTIONS, Options
-from variability.experiments.reproductions.workers import run_jobs
 
 
 @pytest.mark.parametrize("name", list(REPRODUCTIONS))

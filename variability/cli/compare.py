@@ -28,8 +28,8 @@ from variability.experiments.comparison import (
     plan_cells,
 )
 from variability.experiments.comparison import compare as run_comparison
-from variability.experiments.comparison.cells import usable_cores, worker_count
 from variability.experiments.comparison.report_data import metric_name, write_report
+from variability.experiments.jobs import usable_cores, worker_count
 from variability.reports.comparison_report import cells_frame, story, summary_table
 from variability.reports.style import family_label
 from variability.tasks import task_names

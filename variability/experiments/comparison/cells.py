@@ -5,23 +5,17 @@ ratio, output V, C2C, V3 for tasks of at most 3 inputs, pieces per line), trains
 trainer (a Monitor records the probe set every ``record_every`` steps), and returns one record for
 ``results.jsonl`` with the model chosen on validation scored on the test split.
 
-On the CPU every cell runs with one intra-op thread, and cells run side by side, one per core.
-The models are small, so a step is bound by per-operation overhead, not arithmetic: a second
-thread per operation buys nothing, and on a busy machine its spin-waiting made a 4-unit,
-32-layer cell three times slower. One thread per cell also makes the results independent of
-how many cells run at once.
+Cells run through ``variability.experiments.jobs``: one intra-op thread each on the CPU, side by
+side, one per core (that module says why).
 """
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import queue
-import sys
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -32,13 +26,11 @@ from variability.arch import build_model, count_params
 from variability.experiments.comparison.folder import CELLS
 from variability.experiments.comparison.plan import Cell
 from variability.experiments.comparison.settings import CompareSettings
+from variability.experiments.jobs import local_pool, schedule, worker_count
 from variability.probes import pieces_per_line, probe_model, v3
 from variability.runs.run_dir import json_safe
 from variability.runs.trainer import probe_set, train
 from variability.tasks import Task
-
-MAX_WORKERS = 8
-"""Beyond this many processes, each importing torch, memory grows faster than throughput."""
 
 V3_MAX_INPUTS = 3
 SITE_FIELDS = (
@@ -129,30 +121,6 @@ Finished = Callable[[Cell, dict[str, Any]], None]
 Stepped = Callable[[Cell, int], None]
 
 
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def worker_count(requested: int | None, device: torch.device, cells: int) -> int:
-    """Cells trained at once: one per core on the CPU (at most 8), one on a GPU."""
-    if requested is None:
-        requested = 1 if device.type != "cpu" else min(usable_cores(), MAX_WORKERS)
-    return max(1, min(requested, cells))
-
-
-@contextlib.contextmanager
-def intra_op_threads(count: int) -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def run_cells(
     cells: list[Cell],
     settings: CompareSettings,
@@ -165,119 +133,39 @@ def run_cells(
     """Run ``cells``, calling ``finished(cell, record)`` in this process as each one ends.
 
     With one worker the cells run here, one after another; with more, each runs in a worker
-    process (spawned: a forked torch is not safe) and this process writes the results. The
-    first error stops new cells from starting; cells already running finish and are kept.
+    process (``experiments.jobs``) and this process writes the results; the workers report
+    their steps through a queue. The first error stops new cells from starting; cells already
+    running finish and are kept.
     """
     if not cells:
         return
     count = worker_count(workers, device, len(cells))
-    threads = 1 if device.type == "cpu" else None
     if count == 1:
         task = settings.load_task()
-        context = intra_op_threads(threads) if threads else contextlib.nullcontext()
-        with context:
-            for cell in cells:
-                stepped = None if on_step is None else _bind(on_step, cell)
-                finished(cell, run_cell(cell, settings, task, folder, device, stepped))
+        here = local_pool(1, device)
+        schedule(
+            here,
+            cells,
+            lambda cell: here.submit(
+                run_cell, cell, settings, task, folder, device, _bind(on_step, cell)
+            ),
+            finished,
+        )
         return
-    _run_in_workers(cells, settings, folder, device, count, threads, finished, on_step)
-
-
-def _bind(on_step: Stepped, cell: Cell) -> Callable[[int], None]:
-    return lambda step: on_step(cell, step)
-
-
-def _run_in_workers(
-    cells: list[Cell],
-    settings: CompareSettings,
-    folder: Path,
-    device: torch.device,
-    count: int,
-    threads: int | None,
-    finished: Finished,
-    on_step: Stepped | None,
-) -> None:
-    context = multiprocessing.get_context("spawn")
-    messages = context.Queue()
+    messages = multiprocessing.get_context("spawn").Queue()
     by_name = {cell.name: cell for cell in cells}
-    pool = ProcessPoolExecutor(
-        count,
-        mp_context=context,
-        initializer=_start_worker,
-        initargs=(messages, threads, os.getpid()),
-    )
+    pool = local_pool(count, device, initializer=_start_worker, initargs=(messages,))
     schedule(
         pool,
         cells,
         lambda cell: pool.submit(_worker_cell, cell, settings, str(folder), str(device)),
         finished,
-        limit=count,
         poll=lambda: _drain(messages, by_name, on_step),
     )
 
 
-def schedule(
-    pool: ProcessPoolExecutor,
-    items: list[Any],
-    submit: Callable[[Any], Future[Any]],
-    finished: Callable[[Any, Any], None],
-    *,
-    limit: int,
-    poll: Callable[[], None] | None = None,
-) -> None:
-    """Run ``items`` in ``pool``, at most ``limit`` at once, ``finished(item, result)`` as each
-    ends (``poll`` between waits of 0.2 s). The first error stops new items from starting and is
-    raised once the running ones have ended; an interrupt cancels what has not started. The pool
-    is shut down either way."""
-    waiting = list(items)
-    running: dict[Future[Any], Any] = {}
-    error: BaseException | None = None
-    try:
-        while waiting or running:
-            while waiting and len(running) < limit and error is None:
-                item = waiting.pop(0)
-                with _main_module_hidden():  # submit starts the worker processes
-                    running[submit(item)] = item
-            ended, _ = wait(running, timeout=0.2 if poll else None, return_when=FIRST_COMPLETED)
-            if poll is not None:
-                poll()
-            for future in ended:
-                item = running.pop(future)
-                try:
-                    result = future.result()
-                except BaseException as failure:
-                    error = error or failure
-                    waiting.clear()
-                    continue
-                finished(item, result)
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    if error is not None:
-        raise error
-
-
-@contextlib.contextmanager
-def _main_module_hidden() -> Iterator[None]:
-    """Start workers without the script that started this process.
-
-    A spawned worker imports ``__main__`` again unless it has no file or spec. Workers need
-    nothing from it, and for the ``variability`` command it is the whole command line (typer,
-    pandas, matplotlib: seconds per worker); a user's script without an ``if __name__ ==
-    "__main__"`` guard would even run again in every worker.
-    """
-    main = sys.modules.get("__main__")
-    saved = {key: getattr(main, key) for key in ("__file__", "__spec__") if hasattr(main, key)}
-    try:
-        if "__file__" in saved:
-            del main.__file__
-        if "__spec__" in saved:
-            main.__spec__ = None
-        yield
-    finally:
-        for key, value in saved.items():
-            setattr(main, key, value)
+def _bind(on_step: Stepped | None, cell: Cell) -> Callable[[int], None] | None:
+    return None if on_step is None else lambda step: on_step(cell, step)
 
 
 def _drain(messages: Any, by_name: dict[str, Cell], on_step: Stepped | None) -> None:
@@ -290,31 +178,15 @@ def _drain(messages: Any, by_name: dict[str, Cell], on_step: Stepped | None) -> 
             on_step(by_name[name], step)
 
 
+# --- inside a worker process -------------------------------------------------------------------
+
 _WORKER: dict[str, Any] = {}
 PROGRESS_INTERVAL = 0.25
 """Seconds between a worker's progress messages (each cell's last step is always sent)."""
 
 
-def _start_worker(messages: Any, threads: int | None, parent: int) -> None:
-    _die_with(parent)
-    if threads:
-        torch.set_num_threads(threads)
-    _WORKER.update(messages=messages, parent=parent, tasks={})
-
-
-def _die_with(parent: int) -> None:
-    """Ask Linux to kill this worker when the comparison's process dies (even by SIGKILL), so
-    no orphan goes on training a cell that a resumed comparison is about to train again."""
-    try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1: PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: the step callback checks the parent instead
-        pass
-    if os.getppid() != parent:  # the parent died before the request was made
-        os._exit(1)
+def _start_worker(messages: Any) -> None:
+    _WORKER.update(messages=messages, parent=os.getppid(), tasks={})
 
 
 def _worker_cell(cell: Cell, settings: CompareSettings, folder: str, device: str) -> dict[str, Any]:
@@ -326,7 +198,7 @@ def _worker_cell(cell: Cell, settings: CompareSettings, folder: str, device: str
 
     def on_step(step: int) -> None:
         if os.getppid() != _WORKER["parent"]:
-            os._exit(1)  # the comparison was killed: leave the cell to be resumed
+            os._exit(1)  # the comparison was killed (not Linux): leave the cell to be resumed
         now = time.monotonic()
         if now - last[0] >= PROGRESS_INTERVAL or step == settings.steps:
             last[0] = now
@@ -335,4 +207,4 @@ def _worker_cell(cell: Cell, settings: CompareSettings, folder: str, device: str
     return run_cell(cell, settings, tasks[key], Path(folder), torch.device(device), on_step)
 
 
-__all__ = ["probe_at_init", "run_cell", "run_cells", "usable_cores", "worker_count"]
+__all__ = ["probe_at_init", "run_cell", "run_cells"]

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 
 from variability.atomic import atomic_file
 from variability.errors import UserError
-from variability.experiments.reproductions.workers import run_jobs
+from variability.experiments.jobs import run_jobs
 from variability.reports.glossary import glossary_for
 from variability.reports.page import Page
 from variability.reports.provenance import command_line, provenance
