@@ -1,5 +1,28 @@
-"""variability: where signal dies in a PyTorch network, and which architectures keep it alive."""
+"""variability: where signal dies in a PyTorch network, and which architectures keep it alive.
 
+This module is the public API, re-exported. The package is layered, and imports point one way
+(tests/test_layers.py checks it, function-level imports included, and that there is no cycle):
+
+    cli -> variability (this API) -> experiments -> runs, reports, loading -> arch, tasks
+        -> foundation (errors, atomic, devices, versions) -> probes
+
+``probes`` imports nothing of the project's, so that it works on any model.
+"""
+
+# Importing the architectures also registers Abs and Han layers as probe sites.
+from variability.arch import (
+    Abs,
+    BudgetError,
+    HanLayer,
+    LCWLinear,
+    ModelFileError,
+    build_model,
+    count_params,
+    load_model,
+    save_model,
+    solve_width,
+    solve_widths,
+)
 from variability.probes import (
     SCHEMA_VERSION,
     Activation,
@@ -18,26 +41,9 @@ from variability.probes import (
     register_function,
     v3,
 )
-
-__version__ = "0.1.0"
-
-# Imported after __version__: model files record the version that wrote them. Importing the
-# architectures also registers Abs and Han layers as probe sites.
-from variability.arch import (
-    Abs,
-    BudgetError,
-    HanLayer,
-    LCWLinear,
-    ModelFileError,
-    build_model,
-    count_params,
-    load_model,
-    save_model,
-    solve_width,
-    solve_widths,
-)
 from variability.runs import Monitor, MonitorWarning, read_metrics
 from variability.tasks import Task, TaskError, load_task
+from variability.versions import VERSION as __version__
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -34,6 +34,7 @@ from variability.arch.errors import (
     PickledObjectsError,
     SpecError,
 )
+from variability.versions import VERSION
 
 __all__ = [
     "FORMAT",
@@ -70,12 +71,10 @@ def save_model(model: nn.Module, path: str | os.PathLike[str]) -> Path:
             "save_model needs a model built by build_model (it carries the spec that rebuilds it); "
             f"got a {type(model).__name__} without a spec"
         )
-    from variability import __version__
-
     payload: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "variability_version": __version__,
+        "variability_version": VERSION,
         "spec": dict(spec),
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
     }
