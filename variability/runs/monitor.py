@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from variability.errors import UserError
 from variability.probes import Probe, ProbeResults, SiteResult
-from variability.probes.probe import set_mode
+from variability.probes.evaluation import evaluating, model_device
 from variability.probes.sites import SiteSelector
 from variability.runs.events import BATCH, PROBE_SET, Event, EventLog, MonitorWarning
 from variability.runs.run_dir import FORMAT, FORMAT_VERSION, RUN_FILE, RunDirectory, RunDirError
@@ -394,20 +394,18 @@ class Monitor:
         )
 
     def _device(self) -> torch.device:
-        return next((p.device for p in self.model.parameters()), torch.device("cpu"))
+        return model_device(self.model)
 
     def _run_probe_set(self, distributed: bool, size: int) -> tuple[ProbeResults, float | None]:
         probe = self._set_probe
         assert probe is not None and self._probe_inputs is not None
         model = self.model
-        training = model.training
         device = self._device()
         loss_sum, rows = 0.0, 0
         probe.reset()
         probe.attach()
         try:
-            set_mode(model, False)
-            with torch.no_grad():
+            with evaluating(model):
                 for start in range(0, len(self._probe_inputs), size):
                     outputs = model(self._probe_inputs[start : start + size].to(device))
                     if self.loss_fn is not None and self._probe_targets is not None:
@@ -420,7 +418,6 @@ class Monitor:
         finally:
             probe.detach()
             probe.reset()
-            set_mode(model, training)
         if self._probe_targets is None:
             return results, None
         if distributed:

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from variability.arch import count_params, load_model, save_model
 from variability.devices import resolve_device
 from variability.errors import UserError
+from variability.probes.evaluation import model_device, predict
 from variability.runs.batches import BatchOrder
 from variability.runs.checkpoints import (
     CHECKPOINT_FORMAT,
@@ -159,16 +160,8 @@ def evaluate(
     model: nn.Module, task: Task, x: Tensor, y: Tensor, loss_fn: nn.Module, chunk: int = 8192
 ) -> tuple[float, float]:
     """(loss, metric) of ``model`` on ``x, y`` in eval mode without gradients (mode restored)."""
-    training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            outputs = torch.cat([model(x[i : i + chunk]) for i in range(0, len(x), chunk)])
-            loss = float(loss_fn(outputs, y))
-            metric = task.score(outputs, y)
-    finally:
-        model.train(training)
-    return loss, metric
+    outputs = predict(model, x, batch_size=chunk, device=x.device)
+    return float(loss_fn(outputs, y)), task.score(outputs, y)
 
 
 def _better(value: float, best: float | None) -> bool:
@@ -257,7 +250,7 @@ def train(
     if not isinstance(getattr(model, "spec", None), dict):
         raise TypeError("train needs a model built by build_model (its spec is saved with it)")
     if device is None:
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        device = model_device(model)
     device = resolve_device(device)
     model.to(device)
     run = RunDirectory(run_dir)

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from variability.arch import load_model
 from variability.experiments.comparison.folder import RESULTS
 from variability.experiments.comparison.run import Comparison
+from variability.probes.evaluation import predict
 from variability.reports.comparison_report import ComparisonData, write_comparison_report
 from variability.reports.provenance import command_line, provenance
 from variability.runs.run_dir import records_frame
@@ -43,9 +43,7 @@ def learned_functions(comparison: Comparison, seed: int = 0) -> LearnedFunctions
         path = comparison.run_dir(record) / "model.pt"
         if record["seed"] != seed or not path.exists():
             continue
-        model = load_model(path, device="cpu").eval()
-        with torch.no_grad():
-            outputs = model(grid.x)
+        outputs = predict(load_model(path, device="cpu"), grid.x)
         images[(record["family"], record["depth"])] = grid.image(outputs[:, 0]).numpy()
     return LearnedFunctions(grid.image(grid.y).numpy(), images, (grid.low, grid.high))
 
