@@ -29,6 +29,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,24 @@ MIN_FREE_BYTES = 16 * 1024 * 1024
 
 class RunDirError(UserError):
     """A run directory that cannot be used: not writable, disk full, not a run, another run's."""
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """A run directory, and how a ``Monitor`` opens it (``Monitor(model, RunSetup(...))``).
+
+    A path alone starts a new run there. ``resume_step``: continue the run in ``path`` after
+    step S, its last checkpoint (its records past S are superseded: docs/runs.md); -1 starts a
+    run killed before its first checkpoint over, keeping its lines. ``info``: entries of
+    ``run.json`` to add, merged one level deep into the Monitor's own (``{"config": {...}}``
+    stores your settings; the trainer adds its task, config and command). ``required_bytes``:
+    free disk space to check for, beyond 16 MB (the trainer's estimate of its checkpoints).
+    """
+
+    path: str | os.PathLike[str]
+    resume_step: int | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+    required_bytes: int = 0
 
 
 def _describe(error: OSError) -> str:

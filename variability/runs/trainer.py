@@ -38,7 +38,7 @@ from variability.runs.checkpoints import (
 )
 from variability.runs.events import Event
 from variability.runs.monitor import Monitor
-from variability.runs.run_dir import RESULT_FILE, RunDirectory, RunDirError
+from variability.runs.run_dir import RESULT_FILE, RunDirectory, RunDirError, RunSetup
 from variability.tasks import Task
 from variability.versions import environment
 
@@ -287,10 +287,15 @@ def train(
     loss_fn = task.loss_fn()
     inputs = probe_set(task, config.probe_rows)
     started = time.perf_counter()
-    run.prepare(_estimate_bytes(model, config, int(model.spec.get("depth", 1))))
+    setup = RunSetup(
+        run.path,
+        resume_step=resume_step,
+        info=wanted,
+        required_bytes=_estimate_bytes(model, config, int(model.spec.get("depth", 1))),
+    )
     monitor = Monitor(
         model,
-        run.path,
+        setup,
         every=config.every,
         probe_inputs=inputs,
         redundancy=config.redundancy,
@@ -298,8 +303,6 @@ def train(
         on_event=on_event,
         quiet=quiet,
         warn=warn,
-        resume_step=resume_step,
-        run_info=wanted,
     )
     try:
         result = _train_loop(
