@@ -242,7 +242,12 @@ def _redundancy(
 
 @dataclass(frozen=True)
 class ProbeResults:
-    """Figures of every probe site in depth order, the output's, and the network's C2C verdict."""
+    """Figures of every probe site in depth order, the output's, and the network's C2C verdict.
+
+    As a collection it holds every measured place, the output last, as its repr and
+    ``to_pandas`` show them: iterating, ``len`` and ``results[name]`` (``results["output"]``
+    included) agree. ``sites`` holds the nonlinearities alone.
+    """
 
     sites: tuple[SiteResult, ...]
     output: SiteResult | None
@@ -271,10 +276,10 @@ class ProbeResults:
         raise KeyError(f"no site named {name!r}; sites: {', '.join(self.site_names())}")
 
     def __iter__(self) -> Iterator[SiteResult]:
-        return iter(self.sites)
+        return iter(self.all_sites())
 
     def __len__(self) -> int:
-        return len(self.sites)
+        return len(self.all_sites())
 
     def site_names(self) -> list[str]:
         return [s.name for s in self.sites]
