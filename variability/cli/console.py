@@ -6,7 +6,6 @@ Exit codes: 0 fine, 2 bad input or usage, 3 a ``--fail-on`` condition met.
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,10 +38,6 @@ def stdout() -> Console:
 
 def stderr() -> Console:
     return Console(file=sys.stderr, soft_wrap=True, highlight=False)
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:

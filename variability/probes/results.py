@@ -70,18 +70,6 @@ SiteSource = tuple[str, str, str, int, SiteStatistics]
 """What a site's figures are made from: name, kind, source, depth and its statistics."""
 
 
-def summarise_site(
-    name: str,
-    kind: str,
-    source: str,
-    depth: int,
-    stats: SiteStatistics,
-    thresholds: Thresholds,
-) -> SiteResult:
-    """Turn one site's sufficient statistics into its figures (DEFINITIONS.md)."""
-    return summarise_sites([(name, kind, source, depth, stats)], thresholds)[0]
-
-
 def summarise_sites(sources: list[SiteSource], thresholds: Thresholds) -> list[SiteResult]:
     """The figures of many sites at once (DEFINITIONS.md; formulas in figures.py).
 
