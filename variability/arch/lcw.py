@@ -10,6 +10,7 @@ orthogonal to all-ones, so any optimiser keeps it without projection steps.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -110,7 +111,7 @@ class LCWLinear(nn.Module):
         weight = self.v @ self.basis.t()
         return weight - weight.mean(dim=1, keepdim=True)
 
-    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> LCWLinear:
         # After .to(dtype) / .double() / .cuda(), rebuild B in the new dtype instead of keeping a
         # rounded copy of the old one.
         result = super()._apply(fn, recurse)

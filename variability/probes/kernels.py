@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -86,7 +87,9 @@ def reduce_batch(
     """
     blocks = as_blocks(a, layout)
     shift_values = shift.detach().numpy()
-    reduce_output, reduce_both = compiled()
+    kernels = compiled()
+    assert kernels is not None  # callers ask fits() first, which is False without numba
+    reduce_output, reduce_both = kernels
     if z is None:
         return bool(reduce_output(blocks, shift_values, out, BLOCK))
     return bool(reduce_both(blocks, as_blocks(z, layout), shift_values, out, BLOCK))
@@ -98,7 +101,7 @@ _FAST_MATH = {"reassoc", "contract", "nsz", "arcp"}
 
 
 @functools.cache
-def compiled() -> tuple | None:
+def compiled() -> tuple[Callable[..., bool], Callable[..., bool]] | None:
     """The compiled kernels, or None without numba. numba is imported on first use (it costs
     0.2 s, which commands that probe nothing on the CPU need not pay); the machine code is cached
     on disk beside this file after the first compilation."""
@@ -112,7 +115,9 @@ def compiled() -> tuple | None:
 
 # Two kernels, one per kind of site, with the same loops: an output site has no z, and not
 # reading one nearly halves its pass (bench_probe_parts.py: 45 against 77 us per 1024 x 256).
-def _reduce_output(a, c, out, block):  # pragma: no cover - compiled; tested through the probe
+def _reduce_output(  # pragma: no cover - compiled; tested through the probe
+    a: np.ndarray, c: np.ndarray, out: np.ndarray, block: int
+) -> bool:
     before, units, after = a.shape
     s = np.zeros(units, a.dtype)
     ss = np.zeros(units, a.dtype)
@@ -161,7 +166,9 @@ def _reduce_output(a, c, out, block):  # pragma: no cover - compiled; tested thr
     return np.isfinite(total)
 
 
-def _reduce_both(a, z, c, out, block):  # pragma: no cover - compiled; tested through the probe
+def _reduce_both(  # pragma: no cover - compiled; tested through the probe
+    a: np.ndarray, z: np.ndarray, c: np.ndarray, out: np.ndarray, block: int
+) -> bool:
     before, units, after = a.shape
     s = np.zeros(units, a.dtype)
     ss = np.zeros(units, a.dtype)

@@ -149,7 +149,7 @@ class _PatternChanges:
     def __enter__(self) -> _PatternChanges:
         self._saved = self.model.__dict__.get("forward")
         if self.traced is not None:
-            self.model.forward = self.traced.forward  # type: ignore[method-assign]
+            self.model.forward = self.traced.forward
         for site in self.sites:
             if site.inplace:
                 self._handles.append(site.module.register_forward_pre_hook(self._hook(site)))
@@ -165,7 +165,7 @@ class _PatternChanges:
             if self._saved is None:
                 self.model.__dict__.pop("forward", None)
             else:
-                self.model.forward = self._saved  # type: ignore[method-assign]
+                self.model.forward = self._saved
 
 
 def pieces_per_line(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from torch import Tensor
 
 from variability.probes import figures
 from variability.probes.statistics import ACTIVE, SUM, SUMSQ, Z_SUMSQ, SiteStatistics
@@ -200,7 +201,7 @@ class _Gates:
         )
 
 
-def _numpy(x) -> np.ndarray:
+def _numpy(x: Tensor) -> np.ndarray:
     """A float64 statistics tensor as a NumPy array (no copy on the CPU)."""
     if x.device.type == "cpu" and not x.requires_grad:
         return x.numpy()
@@ -215,6 +216,7 @@ def _redundancy(
     thresholds: Thresholds,
 ) -> dict[str, Any]:
     rows = stats.cross_count.item()
+    assert stats.cross_index is not None  # called for sites with cross products only
     index = stats.cross_index.cpu().numpy()
     if rows <= 0:
         return dict(redundancy=None, redundancy_units=0)

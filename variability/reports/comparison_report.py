@@ -64,7 +64,7 @@ def cells_frame(cells: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def collapse_level(cells: list[dict[str, Any]]) -> float:
-    levels = [c.get("collapsed_level") for c in cells if c.get("collapsed_level") is not None]
+    levels = [level for c in cells if (level := c.get("collapsed_level")) is not None]
     return float(levels[0]) if levels else DEFAULT_COLLAPSED
 
 

@@ -24,7 +24,7 @@ try:
     from pytorch_lightning import Callback
 except ImportError:  # pragma: no cover - depends on which Lightning package is installed
     try:
-        from lightning.pytorch import Callback
+        from lightning.pytorch import Callback  # type: ignore[no-redef]
     except ImportError:
         raise UserError(
             "the Lightning callback needs PyTorch Lightning: pip install 'variability[lightning]'"

@@ -32,6 +32,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import FrameType
 from typing import Any, Protocol
 
 import torch
@@ -154,12 +155,13 @@ class Monitor:
             raise UserError(f"every must be an integer >= 1, got {every!r}")
         if not 0.0 <= dead_warning <= 1.0:
             raise UserError(f"dead_warning must lie in [0, 1], got {dead_warning!r}")
-        if probe_targets is not None and probe_inputs is None:
-            raise UserError("probe_targets needs probe_inputs")
-        if probe_targets is not None and len(probe_targets) != len(probe_inputs):
-            raise UserError(
-                f"{len(probe_inputs)} probe inputs but {len(probe_targets)} probe targets"
-            )
+        if probe_targets is not None:
+            if probe_inputs is None:
+                raise UserError("probe_targets needs probe_inputs")
+            if len(probe_targets) != len(probe_inputs):
+                raise UserError(
+                    f"{len(probe_inputs)} probe inputs but {len(probe_targets)} probe targets"
+                )
         self.model = model
         self.every = every
         self.loss_fn = loss_fn
@@ -501,7 +503,8 @@ def _chunk_rows(batch: ProbeResults) -> int:
 
 def _caller_level() -> int:
     """The ``stacklevel`` that points a warning at the first frame outside this file."""
-    frame, level = sys._getframe(1), 1
+    frame: FrameType | None = sys._getframe(1)
+    level = 1
     while frame is not None and frame.f_code.co_filename == __file__:
         frame, level = frame.f_back, level + 1
     return level

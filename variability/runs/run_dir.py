@@ -31,7 +31,10 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from variability.atomic import atomic_file
 from variability.errors import UserError
@@ -346,7 +349,7 @@ def read_records(path: str | os.PathLike[str], *, superseded: bool = False) -> l
     return [r for r in records if not r.get("superseded")]
 
 
-def records_frame(records: Iterable[Mapping[str, Any]], kind: str | None = None):
+def records_frame(records: Iterable[Mapping[str, Any]], kind: str | None = None) -> pd.DataFrame:
     """Records as a pandas DataFrame, optionally only those of one ``type``."""
     import pandas as pd
 
@@ -354,6 +357,6 @@ def records_frame(records: Iterable[Mapping[str, Any]], kind: str | None = None)
     return pd.DataFrame(rows)
 
 
-def read_metrics(run_dir: str | os.PathLike[str], kind: str | None = None):
+def read_metrics(run_dir: str | os.PathLike[str], kind: str | None = None) -> pd.DataFrame:
     """``metrics.jsonl`` of a run as a DataFrame (resume rule applied), optionally one ``type``."""
     return records_frame(read_records(Path(run_dir) / METRICS_FILE), kind)

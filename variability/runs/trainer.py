@@ -185,6 +185,14 @@ def probe_set(task: Task, rows: int) -> Tensor:
 ProgressCallback = Callable[[int, dict[str, Any]], None]
 
 
+def spec_of(model: nn.Module) -> dict[str, Any]:
+    """The spec of a model built by ``build_model`` (saved with it); TypeError for another."""
+    spec = getattr(model, "spec", None)
+    if not isinstance(spec, dict):
+        raise TypeError("train needs a model built by build_model (its spec is saved with it)")
+    return spec
+
+
 def run_info(
     model: nn.Module, task: Task, config: TrainConfig, device: torch.device, **extra: Any
 ) -> dict[str, Any]:
@@ -192,9 +200,9 @@ def run_info(
     return {
         "kind": "train",
         "model": {
-            "spec": dict(model.spec),
+            "spec": dict(spec_of(model)),
             "parameters": count_params(model),
-            "family": model.spec.get("family"),
+            "family": spec_of(model).get("family"),
         },
         "task": task.summary(),
         "config": config.to_dict(),
@@ -247,8 +255,7 @@ def train(
     Python warnings. ``extra_info`` is stored in run.json (the command line, for instance).
     """
     config = config or TrainConfig()
-    if not isinstance(getattr(model, "spec", None), dict):
-        raise TypeError("train needs a model built by build_model (its spec is saved with it)")
+    depth = int(spec_of(model).get("depth", 1))
     if device is None:
         device = model_device(model)
     device = resolve_device(device)
@@ -291,7 +298,7 @@ def train(
         run.path,
         resume_step=resume_step,
         info=wanted,
-        required_bytes=_estimate_bytes(model, config, int(model.spec.get("depth", 1))),
+        required_bytes=_estimate_bytes(model, config, depth),
     )
     monitor = Monitor(
         model,
@@ -305,14 +312,14 @@ def train(
         warn=warn,
     )
     try:
-        result = _train_loop(
+        scores = _train_loop(
             model, task, config, run, monitor, loss_fn, device, checkpoint, on_progress, inputs
         )
     finally:
         monitor.close()
     seconds = time.perf_counter() - started
     result = TrainResult.from_dict(
-        result | {"run_dir": str(run.path), "seconds": round(seconds, 3)},
+        scores | {"run_dir": str(run.path), "seconds": round(seconds, 3)},
         resumed_from=resume_step,
     )
     run.write_json(RESULT_FILE, result.to_dict())

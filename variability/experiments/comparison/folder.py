@@ -69,7 +69,11 @@ def check_settings(folder: Path, settings: CompareSettings, fresh: bool) -> None
     nothing else) and starts over.
     """
     path = folder / SETTINGS
-    wanted = {"format": FORMAT, "format_version": FORMAT_VERSION, "settings": settings.to_json()}
+    wanted: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "settings": settings.to_json(),
+    }
     if fresh:
         for name in (RESULTS, SETTINGS):
             (folder / name).unlink(missing_ok=True)

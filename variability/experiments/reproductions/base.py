@@ -133,7 +133,7 @@ def hidden_layer(site: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
+def mean_std(values: Sequence[float | None]) -> tuple[float, float]:
     """Mean and sample standard deviation (ddof 1; 0 for a single value) of the finite values."""
     array = np.asarray([v for v in values if v is not None], dtype=float)
     array = array[np.isfinite(array)]
