@@ -1,5 +1,13 @@
 """variability: where signal dies in a PyTorch network, and which architectures keep it alive.
 
+This module is the public API, re-exported. The package is layered, and imports point one way
+(tests/test_layers.py checks it, function-level imports included, and that there is no cycle):
+
+    cli -> variability (this API) -> experiments -> runs, reports, loading -> arch, tasks
+        -> foundation (errors, atomic, devices, folders, versions) -> probes
+
+``probes`` imports nothing of the project's, so that it works on any model.
+
 The public names below are imported when first used (PEP 562), not when the package is: the
 command line checks its arguments before it pays seconds for torch, pandas and matplotlib.
 """
@@ -9,7 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from variability.versions import VERSION as __version__
 
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(

@@ -7,15 +7,15 @@ import time
 import pytest
 import torch
 
-from variability.runs.cell import load_task_for, run_cell
-from variability.runs.comparison import CompareSettings, plan_cells
+from variability.experiments.comparison import CompareSettings, plan_cells
+from variability.experiments.comparison.cells import run_cell
 
 
 def test_a_resumed_cell_counts_the_seconds_of_its_first_segment(tmp_path):
     settings = CompareSettings(
         depths=(2,), families=("fc",), seeds=1, steps=20, every=5, tolerance=0.25
     )
-    task = load_task_for(settings)
+    task = settings.load_task()
     (cell,) = plan_cells(settings, task.d_in, task.d_out)
 
     def slow_until_12(step: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from variability.reproductions.curves import choose
+from variability.experiments.reproductions.curves import choose
 
 from .conftest import assert_report
 

@@ -11,7 +11,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 from variability.cli.app import app
-from variability.runs import Monitor, MonitorWarning
+from variability.runs import Monitor, MonitorWarning, RunSetup
 from variability.runs.run_dir import read_records
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +57,8 @@ def test_the_documented_readers_cope_with_a_resumed_run_and_damaged_lines(tmp_pa
     metrics = tmp_path / "runs" / "xor" / "metrics.jsonl"
     with metrics.open("ab") as stream:
         stream.write(b'{"type":"step","step":5\xff}\n{"type":"probe","st')  # torn by the kill
-    with Monitor(model, "runs/xor", every=10, quiet=True, warn=False, resume_step=30) as monitor:
+    resumed = RunSetup("runs/xor", resume_step=30)
+    with Monitor(model, resumed, every=10, quiet=True, warn=False) as monitor:
         for step in range(31, 80):
             with monitor.step(step):
                 model(x)

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from variability import build_model, load_task, save_model
 from variability.cli.app import app
-from variability.runs.comparison import CompareSettings, check_settings
+from variability.experiments.comparison import CompareSettings, check_settings
 from variability.runs.trainer import TrainConfig, train
 
 

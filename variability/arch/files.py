@@ -35,6 +35,7 @@ from variability.arch.errors import (
 )
 from variability.arch.params import param_count
 from variability.atomic import atomic_file
+from variability.versions import VERSION
 
 __all__ = [
     "FORMAT",
@@ -72,12 +73,10 @@ def save_model(model: nn.Module, path: str | os.PathLike[str]) -> Path:
             "save_model needs a model built by build_model (it carries the spec that rebuilds it); "
             f"got a {type(model).__name__} without a spec"
         )
-    from variability import __version__
-
     payload: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "variability_version": __version__,
+        "variability_version": VERSION,
         "spec": dict(spec),
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
     }

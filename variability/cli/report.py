@@ -8,9 +8,10 @@ from typing import Annotated
 import typer
 
 from variability.cli.console import reports_user_errors, stderr, stdout
+from variability.experiments.comparison import REPORT, SETTINGS, load_comparison
+from variability.experiments.comparison.report_data import write_report
 from variability.reports.provenance import command_line, provenance
 from variability.reports.run_report import write_run_report
-from variability.runs.comparison import SETTINGS, load_comparison
 from variability.runs.jsonl import read_json_lines
 from variability.runs.run_dir import RunDirectory, RunDirError, apply_resume_rule, records_frame
 
@@ -67,9 +68,6 @@ def report(
 
 
 def _report_comparison(folder: Path, out: Path | None, self_contained: bool, quiet: bool) -> None:
-    from variability.cli.compare import write_report
-    from variability.runs.comparison import REPORT
-
     comparison = load_comparison(folder)
     if not comparison.records:
         raise RunDirError(f"{folder} is a comparison with no finished model yet; nothing to draw")

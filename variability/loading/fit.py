@@ -16,7 +16,7 @@ from variability.loading.faults import FAULTS, model_fault
 from variability.loading.inputs import ProbeInputs
 from variability.loading.models import LoadedModel
 from variability.loading.shapes import format_shape, show_shape
-from variability.probes.probe import set_mode
+from variability.probes.evaluation import set_mode
 
 __all__ = ["batch_size_for", "check_inputs_fit"]
 

@@ -120,10 +120,10 @@ def _load_torch_file(
                 f"{file} is a variability model file: it carries its architecture, so drop --arch"
             )
         checked = check_model_payload(payload, file)
-        model = model_from_payload(checked, file)
-        spec = model.spec
+        network = model_from_payload(checked, file)
+        spec = network.spec
         return LoadedModel(
-            model,
+            network,
             file,
             "variability model file",
             f"variability model file: {spec['family']}, depth {spec['depth']}, "

@@ -29,8 +29,12 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from variability.atomic import atomic_file
 from variability.errors import UserError
@@ -52,6 +56,24 @@ MIN_FREE_BYTES = 16 * 1024 * 1024
 
 class RunDirError(UserError):
     """A run directory that cannot be used: not writable, disk full, not a run, another run's."""
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """A run directory, and how a ``Monitor`` opens it (``Monitor(model, RunSetup(...))``).
+
+    A path alone starts a new run there. ``resume_step``: continue the run in ``path`` after
+    step S, its last checkpoint (its records past S are superseded: docs/runs.md); -1 starts a
+    run killed before its first checkpoint over, keeping its lines. ``info``: entries of
+    ``run.json`` to add, merged one level deep into the Monitor's own (``{"config": {...}}``
+    stores your settings; the trainer adds its task, config and command). ``required_bytes``:
+    free disk space to check for, beyond 16 MB (the trainer's estimate of its checkpoints).
+    """
+
+    path: str | os.PathLike[str]
+    resume_step: int | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+    required_bytes: int = 0
 
 
 def _describe(error: OSError) -> str:
@@ -326,7 +348,7 @@ def apply_resume_rule(
     return [r for r in records if not r.get("superseded")]
 
 
-def records_frame(records: Iterable[Mapping[str, Any]], kind: str | None = None):
+def records_frame(records: Iterable[Mapping[str, Any]], kind: str | None = None) -> pd.DataFrame:
     """Records as a pandas DataFrame, optionally only those of one ``type``."""
     import pandas as pd
 
@@ -334,6 +356,6 @@ def records_frame(records: Iterable[Mapping[str, Any]], kind: str | None = None)
     return pd.DataFrame(rows)
 
 
-def read_metrics(run_dir: str | os.PathLike[str], kind: str | None = None):
+def read_metrics(run_dir: str | os.PathLike[str], kind: str | None = None) -> pd.DataFrame:
     """``metrics.jsonl`` of a run as a DataFrame (resume rule applied), optionally one ``type``."""
     return records_frame(read_records(Path(run_dir) / METRICS_FILE), kind)

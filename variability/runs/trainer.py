@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from variability.arch import count_params, load_model, save_model
 from variability.devices import resolve_device
 from variability.errors import UserError
+from variability.probes.evaluation import model_device, predict
 from variability.runs.batches import BatchOrder
 from variability.runs.checkpoints import (
     CHECKPOINT_FORMAT,
@@ -37,7 +38,7 @@ from variability.runs.checkpoints import (
 )
 from variability.runs.events import Event
 from variability.runs.monitor import Monitor
-from variability.runs.run_dir import RESULT_FILE, RunDirectory, RunDirError
+from variability.runs.run_dir import RESULT_FILE, RunDirectory, RunDirError, RunSetup
 from variability.tasks import Task
 from variability.versions import environment
 
@@ -159,16 +160,8 @@ def evaluate(
     model: nn.Module, task: Task, x: Tensor, y: Tensor, loss_fn: nn.Module, chunk: int = 8192
 ) -> tuple[float, float]:
     """(loss, metric) of ``model`` on ``x, y`` in eval mode without gradients (mode restored)."""
-    training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            outputs = torch.cat([model(x[i : i + chunk]) for i in range(0, len(x), chunk)])
-            loss = float(loss_fn(outputs, y))
-            metric = task.score(outputs, y)
-    finally:
-        model.train(training)
-    return loss, metric
+    outputs = predict(model, x, batch_size=chunk, device=x.device)
+    return float(loss_fn(outputs, y)), task.score(outputs, y)
 
 
 def _better(value: float, best: float | None) -> bool:
@@ -192,6 +185,14 @@ def probe_set(task: Task, rows: int) -> Tensor:
 ProgressCallback = Callable[[int, dict[str, Any]], None]
 
 
+def spec_of(model: nn.Module) -> dict[str, Any]:
+    """The spec of a model built by ``build_model`` (saved with it); TypeError for another."""
+    spec = getattr(model, "spec", None)
+    if not isinstance(spec, dict):
+        raise TypeError("train needs a model built by build_model (its spec is saved with it)")
+    return spec
+
+
 def run_info(
     model: nn.Module, task: Task, config: TrainConfig, device: torch.device, **extra: Any
 ) -> dict[str, Any]:
@@ -199,9 +200,9 @@ def run_info(
     return {
         "kind": "train",
         "model": {
-            "spec": dict(model.spec),
+            "spec": dict(spec_of(model)),
             "parameters": count_params(model),
-            "family": model.spec.get("family"),
+            "family": spec_of(model).get("family"),
         },
         "task": task.summary(),
         "config": config.to_dict(),
@@ -254,10 +255,9 @@ def train(
     Python warnings. ``extra_info`` is stored in run.json (the command line, for instance).
     """
     config = config or TrainConfig()
-    if not isinstance(getattr(model, "spec", None), dict):
-        raise TypeError("train needs a model built by build_model (its spec is saved with it)")
+    depth = int(spec_of(model).get("depth", 1))
     if device is None:
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        device = model_device(model)
     device = resolve_device(device)
     model.to(device)
     run = RunDirectory(run_dir)
@@ -300,10 +300,15 @@ def train(
         """Seconds of the whole run: earlier segments up to their last checkpoint, and this."""
         return before + time.perf_counter() - started
 
-    run.prepare(_estimate_bytes(model, config, int(model.spec.get("depth", 1))))
+    setup = RunSetup(
+        run.path,
+        resume_step=resume_step,
+        info=wanted,
+        required_bytes=_estimate_bytes(model, config, depth),
+    )
     monitor = Monitor(
         model,
-        run.path,
+        setup,
         every=config.every,
         probe_inputs=inputs,
         redundancy=config.redundancy,
@@ -311,11 +316,9 @@ def train(
         on_event=on_event,
         quiet=quiet,
         warn=warn,
-        resume_step=resume_step,
-        run_info=wanted,
     )
     try:
-        result = _train_loop(
+        scores = _train_loop(
             model,
             task,
             config,
@@ -331,7 +334,7 @@ def train(
     finally:
         monitor.close()
     result = TrainResult.from_dict(
-        result | {"run_dir": str(run.path), "seconds": round(elapsed(), 3)},
+        scores | {"run_dir": str(run.path), "seconds": round(elapsed(), 3)},
         resumed_from=resume_step,
     )
     run.write_json(RESULT_FILE, result.to_dict())

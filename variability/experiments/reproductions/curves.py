@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from variability.probes.evaluation import predict
 from variability.runs.batches import BatchOrder
 from variability.tasks import Task
 
@@ -46,8 +47,7 @@ class Curve:
 
 def _score(model: nn.Module, task: Task, split: str, device: torch.device) -> float:
     x, y = task.split(split)
-    with torch.no_grad():
-        return task.score(model(x.to(device)), y.to(device))
+    return task.score(predict(model, x, device=device), y.to(device))
 
 
 def train_with_curve(

@@ -21,8 +21,7 @@ import pandas as pd
 import torch
 
 from variability.arch import build_model, count_params, param_count, solve_width
-from variability.probes import probe_model
-from variability.reproductions.base import (
+from variability.experiments.reproductions.base import (
     Advance,
     Options,
     Outcome,
@@ -31,7 +30,8 @@ from variability.reproductions.base import (
     mean_std,
     run_models,
 )
-from variability.reproductions.curves import Selection, choose, train_with_curve
+from variability.experiments.reproductions.curves import Selection, choose, train_with_curve
+from variability.probes import probe_model
 from variability.tasks import load_task
 
 NAME = "han-checkerboard"
@@ -227,7 +227,9 @@ def summary_rows(
     return pd.DataFrame(rows)
 
 
-def claims(records: list[dict[str, Any]], chosen: dict[tuple[str, str], Selection]):
+def claims(
+    records: list[dict[str, Any]], chosen: dict[tuple[str, str], Selection]
+) -> tuple[list[tuple[str, str, str, Any]], list[str]]:
     rows: list[tuple[str, str, str, Any]] = []
     sentences: list[str] = []
     params = {r["model"]: r["params"] for r in records}
@@ -301,7 +303,7 @@ def claims(records: list[dict[str, Any]], chosen: dict[tuple[str, str], Selectio
         scores = {
             family: mean_std(chosen[(f"{family}-budget", "val")].test)[0] for family in budget
         }
-        best = max(scores, key=scores.get)
+        best = max(scores, key=lambda family: scores[family])
         text = ", ".join(
             f"{FAMILY_NAMES[f]} {100 * scores[f]:.1f}% ({budget[f]['params']:,} params)"
             for f in scores
