@@ -5,7 +5,7 @@ seeds) run one after another in each configuration, side by side in this one run
 
 - ``in-process, N threads``: every job in this process with torch's default thread count;
 - ``in-process, 1 thread``: every job in this process with ``torch.set_num_threads(1)``;
-- ``W workers x 1 thread``: the reproductions' runner, one single-threaded process per job.
+- ``W workers x 1 thread``: the experiments' job pool, one single-threaded process per job.
 
 Start it with ``OMP_WAIT_POLICY=PASSIVE`` in the environment to see that setting's effect on the
 multi-threaded configuration (it must be set before torch is imported).
@@ -16,15 +16,15 @@ multi-threaded configuration (it must be set before torch is imported).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import time
 from pathlib import Path
 
 import torch
 
-from variability.reproductions import REPRODUCTIONS, Options
-from variability.runs.cell import usable_cores
+from variability.experiments import jobs
+from variability.experiments.jobs import usable_cores
+from variability.experiments.reproductions import REPRODUCTIONS, Options
 
 
 def timed(name: str, options: Options) -> float:
@@ -60,15 +60,13 @@ def main() -> None:
             options = Options(smoke=args.smoke, seeds=args.seeds, workers=count, folder=folder)
             load = os.getloadavg()[0]
             if count == 1 and threads != 1:
-                # The runner pins one thread in-process; bypass it to measure the default.
-                from variability.reproductions import workers as runner
-
-                saved = runner.single_thread
-                runner.single_thread = lambda device: contextlib.nullcontext()  # type: ignore
+                # The job pool pins one thread per job on the CPU; bypass it for the default.
+                saved = jobs.job_threads
+                jobs.job_threads = lambda device: None
                 try:
                     seconds = timed(args.name, options)
                 finally:
-                    runner.single_thread = saved
+                    jobs.job_threads = saved
             else:
                 seconds = timed(args.name, options)
             times[label].append(seconds)

@@ -1,6 +1,7 @@
 """The README's Python examples run as written, and its set-up commands are what CI runs."""
 
 import re
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +28,17 @@ def test_ci_reads_its_commands_from_the_readme():
     assert "pip install torch==" in install and 'pip install -e ".[dev]"' in install
     # the one command installs and runs the main job: the quick default comparison
     assert install.strip().endswith("&& .venv/bin/variability compare")
+
+
+def test_ci_checks_lint_format_and_types_and_the_package_ships_its_types():
+    ci = (ROOT / ".ci" / "run").read_text()
+    for check in (".venv/bin/ruff check .", ".venv/bin/ruff format --check .", ".venv/bin/mypy"):
+        assert f"\n{check}\n" in ci, check
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert any(r.startswith("mypy") for r in project["project"]["optional-dependencies"]["dev"])
+    assert project["tool"]["mypy"]["packages"] == ["variability"]
+    assert "py.typed" in project["tool"]["setuptools"]["package-data"]["variability"]
+    assert (ROOT / "variability" / "py.typed").is_file()
 
 
 def test_the_readme_picture_comes_from_the_comparison_report():

@@ -1,43 +1,122 @@
-"""variability: where signal dies in a PyTorch network, and which architectures keep it alive."""
+"""variability: where signal dies in a PyTorch network, and which architectures keep it alive.
 
-from variability.probes import (
-    SCHEMA_VERSION,
-    Activation,
-    LinePieces,
-    NoProbeSitesError,
-    Probe,
-    ProbeError,
-    ProbeResults,
-    ProbeState,
-    SiteResult,
-    Thresholds,
-    TraceError,
-    pieces_per_line,
-    probe_model,
-    register_activation,
-    register_function,
-    v3,
-)
+This module is the public API, re-exported. The package is layered, and imports point one way
+(tests/test_layers.py checks it, function-level imports included, and that there is no cycle):
 
-__version__ = "0.1.0"
+    cli -> variability (this API) -> experiments -> runs, reports, loading -> arch, tasks
+        -> foundation (errors, atomic, devices, folders, versions) -> probes
 
-# Imported after __version__: model files record the version that wrote them. Importing the
-# architectures also registers Abs and Han layers as probe sites.
-from variability.arch import (
-    Abs,
-    BudgetError,
-    HanLayer,
-    LCWLinear,
-    ModelFileError,
-    build_model,
-    count_params,
-    load_model,
-    save_model,
-    solve_width,
-    solve_widths,
-)
-from variability.runs import Monitor, MonitorWarning, read_metrics
-from variability.tasks import Task, TaskError, load_task
+``probes`` imports nothing of the project's, so that it works on any model.
+
+The public names below are imported when first used (PEP 562), not when the package is: the
+command line checks its arguments before it pays seconds for torch, pandas and matplotlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from variability.versions import VERSION as __version__
+
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "SCHEMA_VERSION",
+            "Activation",
+            "LinePieces",
+            "NoProbeSitesError",
+            "Probe",
+            "ProbeError",
+            "ProbeResults",
+            "ProbeState",
+            "SiteResult",
+            "Thresholds",
+            "TraceError",
+            "pieces_per_line",
+            "probe_model",
+            "register_activation",
+            "register_function",
+            "v3",
+        ),
+        "variability.probes",
+    ),
+    # Importing the architectures also registers Abs and Han layers as probe sites.
+    **dict.fromkeys(
+        (
+            "Abs",
+            "BudgetError",
+            "HanLayer",
+            "LCWLinear",
+            "ModelFileError",
+            "build_model",
+            "count_params",
+            "load_model",
+            "save_model",
+            "solve_width",
+            "solve_widths",
+        ),
+        "variability.arch",
+    ),
+    **dict.fromkeys(("Monitor", "MonitorWarning", "read_metrics"), "variability.runs"),
+    **dict.fromkeys(("Task", "TaskError", "load_task"), "variability.tasks"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None and name.startswith("__"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if module is None:  # a subpackage (``variability.arch``), as an eager import made them
+        try:
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once imported, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+if TYPE_CHECKING:
+    from variability.arch import (
+        Abs,
+        BudgetError,
+        HanLayer,
+        LCWLinear,
+        ModelFileError,
+        build_model,
+        count_params,
+        load_model,
+        save_model,
+        solve_width,
+        solve_widths,
+    )
+    from variability.probes import (
+        SCHEMA_VERSION,
+        Activation,
+        LinePieces,
+        NoProbeSitesError,
+        Probe,
+        ProbeError,
+        ProbeResults,
+        ProbeState,
+        SiteResult,
+        Thresholds,
+        TraceError,
+        pieces_per_line,
+        probe_model,
+        register_activation,
+        register_function,
+        v3,
+    )
+    from variability.runs import Monitor, MonitorWarning, read_metrics
+    from variability.tasks import Task, TaskError, load_task
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -1,5 +1,5 @@
 """``python -m variability`` runs the command line."""
 
-from variability.cli.app import main
+from variability.cli.main import main
 
 main()

@@ -5,15 +5,16 @@ from __future__ import annotations
 import platform
 from typing import Any
 
+VERSION = "0.1.0"
+"""This package's version (``variability.__version__``; keep pyproject.toml's in step)."""
+
 
 def versions() -> dict[str, str]:
     import numpy
     import torch
 
-    from variability import __version__
-
     return {
-        "variability": __version__,
+        "variability": VERSION,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": numpy.__version__,

@@ -131,6 +131,38 @@ def test_weights_that_do_not_fit_the_spec(tmp_path, trained_like):
         load_model(path)
 
 
+@pytest.fixture
+def nothing_is_built(monkeypatch):
+    """Building fails the test: a spec the weights cannot fill must be refused before."""
+
+    def built(spec):
+        raise AssertionError(f"a model was built for {spec}")
+
+    monkeypatch.setattr("variability.arch.files.rebuild", built)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"width": 200_000}, r"linear1.weight has shape \(7, 3\); the spec's width 200000"),
+        ({"depth": 10**7}, "it describes 489,999,995 parameters; the file holds 142 values"),
+        ({"d_out": 5}, r"out.weight has shape \(2, 7\)"),
+    ],
+)
+def test_spec_larger_than_the_weights_is_refused_before_building(
+    tmp_path, trained_like, nothing_is_built, change, message
+):
+    """A 4-KB file whose spec says width 200,000 would have allocated hundreds of GB."""
+    path = save_model(trained_like, tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["spec"].update(change)
+    torch.save(payload, path)
+    assert path.stat().st_size < 8192
+    with pytest.raises(CorruptModelFileError, match="do not fit the spec") as refused:
+        load_model(path)
+    assert refused.match(message)
+
+
 def test_spec_that_cannot_be_built(tmp_path, trained_like):
     path = save_model(trained_like, tmp_path / "m.pt")
     payload = torch.load(path, weights_only=True)

@@ -249,3 +249,17 @@ def test_model_file_whose_spec_cannot_be_built(cli, tmp_path):
     payload["spec"]["family"] = "transformer"
     torch.save(payload, path)
     cli("probe", path).assert_user_error("spec that cannot be built")
+
+
+def test_model_file_whose_spec_is_far_larger_than_its_weights(cli, tmp_path, monkeypatch):
+    """Width 200,000 in a 4-KB file: refused before anything is built (it would take 320 GB)."""
+    path = save_model(small_fc(), tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["spec"]["width"] = 200_000
+    torch.save(payload, path)
+
+    def built(spec):
+        raise AssertionError("a model was built")
+
+    monkeypatch.setattr("variability.arch.files.rebuild", built)
+    cli("probe", path).assert_user_error("m.pt: the weights do not fit the spec", "200000")

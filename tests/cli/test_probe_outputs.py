@@ -141,6 +141,37 @@ def test_fail_on_healthy_model_exits_0(cli, toolkit_file):
     assert run.exit_code == 0 and "fail-on" not in run.stderr
 
 
+@pytest.fixture
+def all_nan_file(tmp_path):
+    """A model whose first layer holds NaN: no finite value reaches any site or the output."""
+    model = small_fc()
+    with torch.no_grad():
+        model.linear1.weight.fill_(float("nan"))
+    return save_model(model, tmp_path / "all_nan.pt")
+
+
+@pytest.mark.parametrize("condition", ["collapsed", "collapsing"])
+def test_an_all_nan_model_fails_the_collapse_conditions(cli, all_nan_file, tmp_path, condition):
+    """No finite output: the network cannot be shown to vary, so it cannot pass."""
+    json_file = ("--json", tmp_path / "p.json")
+    run = cli("probe", all_nan_file, "--samples", "200", "--fail-on", condition, *json_file)
+    assert run.exit_code == 3, run.stderr
+    assert f"fail-on {condition}: act1 saw no finite value (2,400 NaN/Inf), so no V" in run.stderr
+    assert json.loads((tmp_path / "p.json").read_text())["output"]["status"] == "no data"
+
+
+def test_fail_on_nonfinite(cli, all_nan_file, toolkit_file, tmp_path):
+    run = cli("probe", all_nan_file, "--samples", "200", "--fail-on", "nonfinite")
+    assert run.exit_code == 3 and "fail-on nonfinite: act1 saw 2,400 NaN/Inf values" in run.stderr
+    assert cli("probe", toolkit_file, "--samples", "200", "--fail-on", "nonfinite").exit_code == 0
+    x = torch.rand(100, 2)
+    x[7, 1] = float("inf")  # one bad input: the probe runs on, and nonfinite holds
+    torch.save(x, tmp_path / "inf.pt")
+    run = cli("probe", toolkit_file, "--inputs", tmp_path / "inf.pt", "--fail-on", "nonfinite")
+    assert run.exit_code == 3 and "fail-on nonfinite: act1 saw" in run.stderr
+    assert cli("probe", toolkit_file, "--inputs", tmp_path / "inf.pt").exit_code == 0
+
+
 def test_fail_on_collapsing_without_collapse(cli, probe_json, tmp_path):
     model = small_fc(depth=2)
     with torch.no_grad():  # act2 varies only a little around its bias

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import pickle
 import zipfile
 from collections.abc import Callable
@@ -177,14 +178,37 @@ def test_members_torch_would_run_are_refused(cli, tmp_path, member, reason):
 
 def test_torch_save_file_dressed_as_an_export_gives_one_line(cli, tmp_path):
     """A torch.save archive with an archive_format entry: one line with or without the flag
-    (torch's own logged tracebacks are silenced)."""
+    (torch's own logged tracebacks are silenced, and shown with --verbose)."""
     path = tmp_path / "dressed.pt2"
     torch.save({"w": torch.ones(2)}, path)
     with zipfile.ZipFile(path, "a") as archive:
         root = archive.namelist()[0].split("/", 1)[0]
         archive.writestr(f"{root}/archive_format", "pt2")
     cli("probe", path).assert_user_error("dressed.pt2", "data.pkl")
-    cli("probe", path, "--trust-pickle").assert_user_error("dressed.pt2", "cannot be loaded")
+    cli("probe", path, "--trust-pickle").assert_user_error(
+        "dressed.pt2", "cannot be loaded", "--verbose shows torch's log"
+    )
+
+
+def test_verbose_shows_torchs_log_of_a_file_it_cannot_read(cli, tmp_path):
+    path = tmp_path / "dressed.pt2"
+    torch.save({"w": torch.ones(2)}, path)
+    with zipfile.ZipFile(path, "a") as archive:
+        root = archive.namelist()[0].split("/", 1)[0]
+        archive.writestr(f"{root}/archive_format", "pt2")
+    logged: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = logged.append  # torch's own handler writes to the process's stderr
+    logger = logging.getLogger("torch.export")  # which has its own handler, not propagating
+    logger.addHandler(handler)
+    try:
+        cli("probe", path, "--trust-pickle").assert_user_error("cannot be loaded")
+        assert logged == []
+        verbose = cli("probe", path, "--trust-pickle", "--verbose")
+    finally:
+        logger.removeHandler(handler)
+    assert verbose.exit_code == 2 and verbose.stderr.startswith("error: ")
+    assert any("PytorchStreamReader" in str(r.exc_info) for r in logged), logged
 
 
 class WithConstant(nn.Module):

@@ -6,7 +6,7 @@ import json
 import re
 
 from variability.cli.compare import budget_options
-from variability.runs.comparison import QUICK, CompareSettings
+from variability.experiments.comparison import QUICK, CompareSettings
 
 from .conftest import TINY, TINY_CELLS, assert_one_line_error, invoke, read_results
 

@@ -21,8 +21,14 @@ def test_the_python_example_runs_a_comparison(tmp_path, monkeypatch, capsys):
 
 
 def test_the_pandas_example_gives_the_c2c_rate(tiny_comparison, tmp_path, monkeypatch):
-    (example,) = [s for s in SNIPPETS if "read_json" in s]
+    """The documented reader copes with what a kill or a torn write leaves in the file."""
+    (example,) = [s for s in SNIPPETS if "results.jsonl" in s]
+    assert "read_records" in example and "read_json" not in example
     shutil.copytree(tiny_comparison[0], tmp_path / "reports" / "compare")
+    results = tmp_path / "reports" / "compare" / "results.jsonl"
+    lines = results.read_bytes().splitlines(keepends=True)
+    torn, not_utf8 = b'{"type":"cell","cell":"fc-d2', b'{"type":"cell\xff"}\n'
+    results.write_bytes(b"".join([lines[0], not_utf8, *lines[1:], torn]))
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     exec(compile(example.replace("\ncells.groupby", "\nrate = cells.groupby"), "doc", "exec"),

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-import variability.runs.cell as cell_module
+import variability.experiments.comparison.cells as cell_module
 
 from .conftest import ENV, invoke, read_results
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from variability.cli.compare import write_report
-from variability.runs.comparison import CompareSettings, compare
+from variability.experiments.comparison import CompareSettings, compare
+from variability.experiments.comparison.report_data import write_report
 
 
 @pytest.fixture(scope="module")

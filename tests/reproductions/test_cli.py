@@ -45,7 +45,7 @@ def test_bad_names_and_options_are_one_line_errors(tmp_path):
 def test_the_docs_describe_every_reproduction_and_the_readme_links_them():
     from pathlib import Path
 
-    from variability.reproductions import REPRODUCTIONS
+    from variability.experiments.reproductions import REPRODUCTIONS
 
     root = Path(__file__).resolve().parents[2]
     docs = (root / "docs" / "reproductions.md").read_text(encoding="utf-8")

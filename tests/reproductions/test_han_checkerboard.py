@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from variability import build_model, load_task
-from variability.reproductions.curves import (
+from variability.experiments.reproductions.curves import (
     choose_on_validation,
     choose_published,
     train_with_curve,

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from variability.reproductions.predictor import rank_correlation, spearman
-from variability.runs.comparison import CompareSettings, ResultsFile, check_settings
+from variability.experiments.comparison import CompareSettings, ResultsFile, check_settings
+from variability.experiments.reproductions.predictor import rank_correlation, spearman
 
 from .conftest import assert_report, run_smoke
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from variability.reproductions.redundancy import independent_level
+from variability.experiments.reproductions.redundancy import independent_level
 
 from .conftest import assert_report
 

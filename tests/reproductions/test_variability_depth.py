@@ -7,7 +7,7 @@ import re
 
 import pandas as pd
 
-from variability.reproductions.variability_depth import peak_shape
+from variability.experiments.reproductions.variability_depth import peak_shape
 
 from .conftest import assert_report, invoke
 

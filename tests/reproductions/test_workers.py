@@ -1,15 +1,13 @@
-"""The runner: full sizes plan without error; a worker's error travels back in one piece."""
+"""The runner: full sizes plan without error; a worker's error travels back as itself."""
 
 from __future__ import annotations
-
-import pickle
 
 import pytest
 
 from variability.arch import BudgetError, solve_width
-from variability.errors import UserError
-from variability.reproductions import REPRODUCTIONS, Options
-from variability.reproductions.workers import WorkerError, call, run_jobs
+from variability.errors import VariabilityError
+from variability.experiments.jobs import run_jobs
+from variability.experiments.reproductions import REPRODUCTIONS, Options
 
 
 @pytest.mark.parametrize("name", list(REPRODUCTIONS))
@@ -27,18 +25,14 @@ def divide(job):
     return 1 / job
 
 
-def test_an_error_that_does_not_pickle_comes_back_as_a_user_error_with_its_message():
+def test_an_error_raised_in_a_worker_process_comes_back_as_itself():
+    """No wrapper: the job's own BudgetError crosses the process boundary with its fields."""
+    import torch
+
     with pytest.raises(BudgetError) as raised:
-        refuse(3000)
-    with pytest.raises(Exception):  # noqa: B017 - what pickle raises for it is its own affair
-        pickle.loads(pickle.dumps(raised.value))
-    with pytest.raises(UserError) as replaced:
-        call(refuse, 3000)
-    assert str(replaced.value) == str(raised.value)
-    assert pickle.loads(pickle.dumps(replaced.value)).args == replaced.value.args
-    with pytest.raises(ZeroDivisionError):  # errors that pickle travel as themselves
-        call(divide, 0)
-    assert issubclass(WorkerError, RuntimeError) and call(divide, 4) == 0.25
+        run_jobs(refuse, [3000, 3000], device=torch.device("cpu"), workers=2)
+    assert (raised.value.family, raised.value.depth, raised.value.budget) == ("fc", 128, 3000)
+    assert isinstance(raised.value, VariabilityError)  # the command line prints it as one line
 
 
 def test_results_come_back_in_job_order_and_each_is_reported():

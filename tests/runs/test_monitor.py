@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import json
 import math
 import warnings
 
@@ -10,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from variability.runs import Monitor, MonitorWarning
+from variability.runs import Monitor, MonitorWarning, RunSetup
 from variability.runs.run_dir import RunDirError, read_metrics
 
 
@@ -233,7 +235,7 @@ def test_saved_state_keeps_a_resumed_monitor_quiet(tmp_path, data, collapsing_mo
         state = monitor.state_dict()
     again = []
     with Monitor(
-        model, tmp_path / "run", every=1, on_event=again.append, warn=False, resume_step=0
+        model, RunSetup(tmp_path / "run", resume_step=0), every=1, on_event=again.append, warn=False
     ) as monitor:
         monitor.load_state_dict(state)
         with monitor.step(1):
@@ -244,7 +246,7 @@ def test_saved_state_keeps_a_resumed_monitor_quiet(tmp_path, data, collapsing_mo
     assert set(records["segment"]) == {0, 1}
 
 
-def test_an_existing_run_needs_resume_step(tmp_path, data, small_mlp):
+def test_an_existing_run_needs_a_resume_step(tmp_path, data, small_mlp):
     x, _ = data
     model = small_mlp()
     with (
@@ -254,6 +256,22 @@ def test_an_existing_run_needs_resume_step(tmp_path, data, small_mlp):
         model(x)
     with pytest.raises(RunDirError, match="resume_step"):
         Monitor(model, tmp_path / "run")
+
+
+def test_a_run_setup_merges_its_entries_into_run_json(tmp_path, small_mlp):
+    setup = RunSetup(tmp_path / "run", info={"config": {"lr": 0.1}, "model": {"note": "mine"}})
+    with Monitor(small_mlp(), setup, every=1, quiet=True, warn=False):
+        pass
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["config"] == {"lr": 0.1}
+    assert info["model"]["note"] == "mine" and info["model"]["parameters"] > 0  # merged
+    assert info["kind"] == "monitor"
+
+
+def test_the_monitor_takes_the_users_settings_and_no_trainer_plumbing():
+    parameters = set(inspect.signature(Monitor).parameters)
+    assert {"every", "probe_inputs", "gradients", "redundancy", "dead_warning"} <= parameters
+    assert not parameters & {"resume_step", "config", "run_info", "required_bytes"}
 
 
 def test_no_tensor_outlives_a_recorded_step(tmp_path, data, small_mlp):

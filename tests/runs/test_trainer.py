@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 import torch
 
@@ -67,6 +70,54 @@ def test_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path, task):
     superseded = [r for r in everything if r.get("superseded")]
     assert superseded and all(r["step"] > 30 and r["segment"] == 0 for r in superseded)
     assert [r["step"] for r in kept if r["type"] == "resume"] == [30]
+
+
+def test_a_torn_line_at_a_checkpoint_step_is_written_again(tmp_path, task):
+    """Killed right after the checkpoint of step 30, its last line (step 30's step record) torn:
+    the resumed run continues after step 30, and writes that record again from the checkpoint."""
+    reference = train(tiny(), task, CONFIG, tmp_path / "a")
+    with pytest.raises(KeyboardInterrupt):  # stops right after the checkpoint of step 30
+        train(tiny(), task, CONFIG, tmp_path / "b", on_progress=interrupt_at(30))
+    metrics = tmp_path / "b" / "metrics.jsonl"
+    data = metrics.read_bytes()
+    last = data.rstrip(b"\n").rsplit(b"\n", 1)[1]
+    assert b'"type":"step","step":30' in last
+    metrics.write_bytes(data[:-20])  # the last line torn, as a kill or a power loss leaves it
+    resumed = train(tiny(), task, CONFIG, tmp_path / "b", resume=True)
+    assert resumed.resumed_from == 30 and resumed.test == reference.test
+    kept = read_records(metrics)
+    assert [r["step"] for r in kept if r["type"] == "step"] == [1, *range(5, 61, 5)]
+    assert comparable(kept) == comparable(read_records(tmp_path / "a" / "metrics.jsonl"))
+    (resume,) = [r for r in kept if r["type"] == "resume"]
+    assert resume["step"] == 30 and resume["dropped_bytes"] == len(last) - 19
+
+
+def test_an_intact_file_gets_nothing_written_twice(tmp_path, task):
+    reference = train(tiny(), task, CONFIG, tmp_path / "a")
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(), task, CONFIG, tmp_path / "b", on_progress=interrupt_at(30))
+    train(tiny(), task, CONFIG, tmp_path / "b", resume=True)
+    kept = read_records(tmp_path / "b" / "metrics.jsonl")
+    assert comparable(kept) == comparable(read_records(tmp_path / "a" / "metrics.jsonl"))
+    assert reference.steps == 60
+
+
+def test_seconds_count_the_whole_run_over_a_resume(tmp_path, task):
+    """result.json's seconds: the first segment up to its checkpoint (step 30), then the rest."""
+
+    def slow_until_37(step: int, info: dict) -> None:
+        time.sleep(0.04)  # 30 steps of at least 0.04 s before the checkpoint: 1.2 s
+        if step == 37:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(), task, CONFIG, tmp_path / "run", on_progress=slow_until_37)
+    started = time.perf_counter()
+    resumed = train(tiny(), task, CONFIG, tmp_path / "run", resume=True)
+    last_segment = time.perf_counter() - started
+    assert resumed.seconds >= last_segment + 1.2
+    stored = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert stored["seconds"] == resumed.seconds
 
 
 def test_a_damaged_checkpoint_is_a_clear_error(tmp_path, task):

@@ -1,11 +1,14 @@
 """Errors a user can cause when building, sizing, saving or loading a model.
 
-All derive from ValueError and carry one readable sentence: what is wrong and what to do instead.
+All derive from ``VariabilityError`` (a ValueError) and carry one readable sentence: what is
+wrong and what to do instead.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from variability.errors import VariabilityError
 
 __all__ = [
     "BudgetError",
@@ -18,11 +21,11 @@ __all__ = [
 ]
 
 
-class SpecError(ValueError):
+class SpecError(VariabilityError):
     """A model spec (family, sizes, activation, init...) that cannot be built."""
 
 
-class BudgetError(ValueError):
+class BudgetError(VariabilityError):
     """A parameter budget that a family cannot meet, at this depth, within the tolerance.
 
     Attributes: ``family``, ``depth``, ``budget``, ``nearest_budget`` (the feasible budget closest
@@ -50,7 +53,7 @@ class BudgetError(ValueError):
         self.count = count
 
 
-class ModelFileError(ValueError):
+class ModelFileError(VariabilityError):
     """A model file that cannot be loaded; ``path`` names it."""
 
     def __init__(self, message: str, path: str | Path) -> None:

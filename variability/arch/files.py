@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,9 @@ from variability.arch.errors import (
     PickledObjectsError,
     SpecError,
 )
+from variability.arch.params import param_count
+from variability.atomic import atomic_file
+from variability.versions import VERSION
 
 __all__ = [
     "FORMAT",
@@ -42,6 +44,7 @@ __all__ = [
     "ZIP_MAGIC",
     "check_model_path",
     "check_model_payload",
+    "check_spec_fits_weights",
     "describe_payload",
     "is_model_payload",
     "load_model",
@@ -70,27 +73,17 @@ def save_model(model: nn.Module, path: str | os.PathLike[str]) -> Path:
             "save_model needs a model built by build_model (it carries the spec that rebuilds it); "
             f"got a {type(model).__name__} without a spec"
         )
-    from variability import __version__
-
     payload: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "variability_version": __version__,
+        "variability_version": VERSION,
         "spec": dict(spec),
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
     }
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-    )
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(payload, stream)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(target, "wb") as stream:
+        torch.save(payload, stream)
     return target
 
 
@@ -181,6 +174,7 @@ def model_from_payload(
 ) -> Network:
     """Build the model a checked payload describes and load its weights (onto ``device``)."""
     file = Path(path)
+    check_spec_fits_weights(payload["spec"], payload["state_dict"], file)
     try:
         model = rebuild(dict(payload["spec"]))
     except (SpecError, TypeError) as error:
@@ -196,6 +190,40 @@ def model_from_payload(
     if device is not None:
         model.to(device)
     return model
+
+
+def check_spec_fits_weights(
+    spec: Mapping[str, Any], state: Mapping[str, Any], path: str | os.PathLike[str]
+) -> None:
+    """Refuse a spec that the file's weights cannot fill, before anything is built.
+
+    Building allocates what the spec describes: a 4-KB file whose spec says width 200,000 would
+    ask for hundreds of GB before ``load_state_dict`` could notice. So the first and last
+    layers' shapes are checked against the spec, and the spec's parameter count against the
+    number of values the file holds. A spec that is not a spec is left to ``rebuild`` to name.
+    """
+    try:
+        family, d_in, d_out = spec["family"], spec["d_in"], spec["d_out"]
+        depth, width = spec["depth"], spec["width"]
+        needed = param_count(family, d_in, d_out, depth, width)
+    except (KeyError, TypeError, SpecError):
+        return
+    file = Path(path)
+    for key, shape in (("linear1.weight", (width, d_in)), ("out.weight", (d_out, width))):
+        tensor = state.get(key)
+        if isinstance(tensor, torch.Tensor) and tuple(tensor.shape) != shape:
+            raise CorruptModelFileError(
+                f"{file}: the weights do not fit the spec ({key} has shape "
+                f"{tuple(tensor.shape)}; the spec's width {width} needs {shape})",
+                file,
+            )
+    held = sum(t.numel() for t in state.values() if isinstance(t, torch.Tensor))
+    if needed > held:
+        raise CorruptModelFileError(
+            f"{file}: the weights do not fit the spec (it describes {needed:,} parameters; the "
+            f"file holds {held:,} values)",
+            file,
+        )
 
 
 def load_model(path: str | os.PathLike[str], device: torch.device | str | None = None) -> Network:

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from variability.arch.errors import SpecError
 from variability.probes.activations import ABS, Activation, register_activation
 
 __all__ = ["HanLayer", "han_reference", "unit_direction"]
@@ -86,7 +87,7 @@ class _HanFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, u: Tensor, b: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, x: Tensor, u: Tensor, b: Tensor) -> Tensor:
         u_hat, length = unit_direction(u)
         y = torch.empty_like(x)
         out = torch.empty_like(x)
@@ -102,7 +103,7 @@ class _HanFunction(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
         y, p, u_hat, length, b = ctx.saved_tensors
         need_x, need_u, need_b = ctx.needs_input_grad
         grad_out = grad_out.contiguous()
@@ -113,13 +114,13 @@ class _HanFunction(torch.autograd.Function):
         qy = y.new_zeros(width)  # sum_n q_n y_n
         q_total = y.new_zeros(())  # sum_n q_n
         blocks = _row_blocks(y.shape[0], width)
-        scratch = y.new_empty(blocks[0].stop - blocks[0].start, width) if blocks else None
+        scratch = y.new_empty(blocks[0].stop - blocks[0].start if blocks else 0, width)
         for rows in blocks:
             g, block = scratch[: rows.stop - rows.start], y[rows]
             torch.sign(block, out=g)
             g.mul_(grad_out[rows])  # the gradient with respect to y
             q = g @ u_hat
-            if need_x:
+            if grad_x is not None:  # need_x
                 torch.addcmul(g, q.unsqueeze(1), u_hat, value=-2.0, out=grad_x[rows])
             if need_b:
                 g_total.add_(g.sum(dim=0))
@@ -165,7 +166,7 @@ class HanLayer(nn.Module):
     ) -> None:
         super().__init__()
         if int(width) < 1:
-            raise ValueError(f"HanLayer needs width >= 1, got {width}")
+            raise SpecError(f"HanLayer needs width >= 1, got {width}")
         self.width = int(width)
         self.fused = True
         self.u = nn.Parameter(torch.empty(self.width, device=device, dtype=dtype))
@@ -210,6 +211,7 @@ class HanLayer(nn.Module):
 
 
 def _han_preactivation(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> Tensor:
+    assert isinstance(module, HanLayer)  # the rule below is registered for HanLayer only
     return module.preactivation(inputs[0])
 
 

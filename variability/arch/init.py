@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from variability.arch.abs import Abs
+from variability.arch.errors import SpecError
 
 __all__ = [
     "ACTIVATIONS",
@@ -62,7 +63,7 @@ def make_activation(name: str) -> nn.Module:
         return ACTIVATIONS[name]()
     except KeyError:
         known = ", ".join(sorted(ACTIVATIONS))
-        raise ValueError(f"unknown activation {name!r}; known: {known}") from None
+        raise SpecError(f"unknown activation {name!r}; known: {known}") from None
 
 
 def activation_gain(name: str) -> float:
@@ -77,7 +78,7 @@ def activation_gain(name: str) -> float:
         return _GAINS[name]
     except KeyError:
         known = ", ".join(sorted(_GAINS))
-        raise ValueError(f"unknown activation {name!r}; known: {known}") from None
+        raise SpecError(f"unknown activation {name!r}; known: {known}") from None
 
 
 def kaiming_normal_(weight: Tensor, gain: float, generator: torch.Generator | None) -> Tensor:

@@ -10,10 +10,13 @@ orthogonal to all-ones, so any optimiser keeps it without projection steps.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+
+from variability.arch.errors import SpecError
 
 __all__ = ["LCWLinear", "zero_sum_basis"]
 
@@ -26,7 +29,7 @@ def zero_sum_basis(m: int, dtype: torch.dtype = torch.float32) -> Tensor:
     float64 and rounded once, so the column sums are 0 to float rounding.
     """
     if m < 2:
-        raise ValueError(f"a zero-sum basis needs m >= 2, got {m}")
+        raise SpecError(f"a zero-sum basis needs m >= 2, got {m}")
     k = torch.arange(1, m, dtype=torch.float64)
     scale = 1.0 / torch.sqrt(k * (k + 1.0))
     rows = torch.arange(m, dtype=torch.float64).unsqueeze(1)
@@ -62,12 +65,12 @@ class LCWLinear(nn.Module):
     ) -> None:
         super().__init__()
         if int(in_features) < 2:
-            raise ValueError(
+            raise SpecError(
                 "LCWLinear needs in_features >= 2 (a one-entry row that sums to 0 is 0), "
                 f"got {in_features}"
             )
         if int(out_features) < 1:
-            raise ValueError(f"LCWLinear needs out_features >= 1, got {out_features}")
+            raise SpecError(f"LCWLinear needs out_features >= 1, got {out_features}")
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         dtype = dtype if dtype is not None else torch.get_default_dtype()
@@ -108,7 +111,7 @@ class LCWLinear(nn.Module):
         weight = self.v @ self.basis.t()
         return weight - weight.mean(dim=1, keepdim=True)
 
-    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> LCWLinear:
         # After .to(dtype) / .double() / .cuda(), rebuild B in the new dtype instead of keeping a
         # rounded copy of the old one.
         result = super()._apply(fn, recurse)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from variability import __version__
 from variability.cli.compare import compare
 from variability.cli.probe import probe
 from variability.cli.report import report
 from variability.cli.reproduce import reproduce
 from variability.cli.train import train
+from variability.versions import VERSION
 
 app = typer.Typer(
     name="variability",
@@ -23,7 +23,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"variability {__version__}")
+        typer.echo(f"variability {VERSION}")
         raise typer.Exit()
 
 
@@ -44,4 +44,6 @@ app.command(no_args_is_help=True)(reproduce)
 
 
 def main() -> None:
+    """The command line without the early checks of ``variability.cli.main`` (the console
+    script), which imports this module only once its checks have passed."""
     app()

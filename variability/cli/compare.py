@@ -18,17 +18,7 @@ from rich.table import Table
 from variability.arch import DEFAULT_TOLERANCE
 from variability.cli.console import progress_bar, reports_user_errors, stderr, stdout
 from variability.errors import UserError
-from variability.reports.comparison_report import (
-    ComparisonData,
-    cells_frame,
-    story,
-    summary_table,
-    write_comparison_report,
-)
-from variability.reports.provenance import command_line, provenance
-from variability.reports.style import family_label
-from variability.runs.cell import load_task_for, usable_cores, worker_count
-from variability.runs.comparison import (
+from variability.experiments.comparison import (
     QUICK,
     REPORT,
     RESULTS,
@@ -37,7 +27,11 @@ from variability.runs.comparison import (
     Comparison,
     plan_cells,
 )
-from variability.runs.comparison import compare as run_comparison
+from variability.experiments.comparison import compare as run_comparison
+from variability.experiments.comparison.report_data import metric_name, write_report
+from variability.experiments.jobs import usable_cores, worker_count
+from variability.reports.comparison_report import cells_frame, story, summary_table
+from variability.reports.style import family_label
 from variability.tasks import task_names
 
 __all__ = ["compare"]
@@ -180,7 +174,7 @@ def compare(
     )
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
-    the_task = load_task_for(settings)
+    the_task = settings.load_task()
     cells = plan_cells(settings, the_task.d_in, the_task.d_out)
     errors = stderr()
     finished: dict[str, int] = {"count": 0, "before": 0}
@@ -222,6 +216,8 @@ def compare(
             )
             raise typer.Exit(EXIT_INTERRUPTED) from None
     seconds = time.perf_counter() - started
+    if not quiet and comparison.results_note:
+        errors.print(f"note: {comparison.results_note}", highlight=False, markup=False)
     if not quiet:
         trained = finished["count"] - finished["before"]
         errors.print(
@@ -267,40 +263,11 @@ def _status(running: dict[str, int], steps: int) -> dict[str, str]:
     return {"training": shown}
 
 
-def report_data(comparison: Comparison) -> ComparisonData:
-    """Read what the report draws from a comparison's folder."""
-    from variability.runs.run_dir import records_frame
-
-    learned = comparison.learned_functions()
-    target, images, extent = learned if learned is not None else (None, {}, (-1.0, 1.0))
-    metric = next((r.get("metric") for r in comparison.records if r.get("metric")), "metric")
-    devices = sorted({str(r.get("device")) for r in comparison.records if r.get("device")})
-    return ComparisonData(
-        settings=comparison.settings.to_json(),
-        cells=comparison.records,
-        planned=len(comparison.cells),
-        metric=metric,
-        runs={r["cell"]: records_frame(comparison.metrics(r)) for r in comparison.records},
-        learned=images,
-        target=target,
-        extent=extent,
-        provenance=provenance(
-            command=command_line(),
-            device=", ".join(devices) or None,
-            results=str(comparison.folder / RESULTS),
-        ),
-    )
-
-
-def write_report(comparison: Comparison, folder: Path, *, self_contained: bool = False) -> Path:
-    return write_comparison_report(report_data(comparison), folder, self_contained=self_contained)
-
-
 def print_summary(comparison: Comparison, index: Path) -> None:
     """The summary table and the results in sentences, on stdout."""
     console = stdout()
     frame = cells_frame(comparison.records)
-    metric = next((r.get("metric") for r in comparison.records if r.get("metric")), "metric")
+    metric = metric_name(comparison.records)
     table = Table(
         title=f"test: {metric} of the model chosen on validation, mean ± sd over seeds",
         title_justify="left",

@@ -6,7 +6,6 @@ Exit codes: 0 fine, 2 bad input or usage, 3 a ``--fail-on`` condition met.
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +13,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -24,24 +24,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from variability.arch.errors import BudgetError, ModelFileError, SpecError
-from variability.errors import UserError
-from variability.probes.errors import ProbeError
-from variability.tasks import TaskError
+from variability.errors import USER_ERRORS
 
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_CONDITION = 3
-
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    UserError,
-    ProbeError,
-    BudgetError,
-    ModelFileError,
-    SpecError,
-    TaskError,
-)
-"""Errors a user can cause: printed as one line on stderr, exit code 2, no traceback."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,18 +41,18 @@ def stderr() -> Console:
     return Console(file=sys.stderr, soft_wrap=True, highlight=False)
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     """Print ``error: message`` on stderr; return the Exit to raise."""
-    stderr().print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    stderr().print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
     return typer.Exit(code)
 
 
 def reports_user_errors(command: F) -> F:
-    """Turn a user error raised by a command into one line on stderr and exit code 2."""
+    """Turn a user error raised by a command into one line on stderr and exit code 2.
+
+    User errors are ``variability.errors.USER_ERRORS``: the project's root, ``VariabilityError``,
+    and the probe engine's own, ``ProbeError``.
+    """
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

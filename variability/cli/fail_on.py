@@ -1,7 +1,9 @@
 """``--fail-on``: conditions on the probe's figures that make the command exit with code 3.
 
-- ``collapsed``: the output or any site is collapsed (V at or below the collapse level);
-- ``collapsing``: the output or any site is collapsing or collapsed;
+- ``collapsed``: the output or any site is collapsed (V at or below the collapse level), or saw
+  no finite value at all (a network with no finite output cannot be called healthy);
+- ``collapsing``: the output or any site is collapsing or collapsed, or saw no finite value;
+- ``nonfinite``: the output or any site saw a NaN or Inf value;
 - ``dead:FRACTION``: some site has more than FRACTION of its units dead (``dead:0``: any).
 """
 
@@ -14,7 +16,8 @@ from variability.probes import ProbeResults
 
 __all__ = ["FailOn", "parse_fail_on"]
 
-_FORMS = "collapsed, collapsing or dead:FRACTION (a number in [0, 1), like dead:0.5)"
+_FORMS = "collapsed, collapsing, nonfinite or dead:FRACTION (a number in [0, 1), like dead:0.5)"
+_NO_DATA = "no data"  # a site's status when no finite value reached it
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,17 @@ class FailOn:
                 s = dead[0]
                 return f"{s.name} has {100 * (s.dead_fraction or 0):.1f}% dead units"
             return None
+        if self.kind == "nonfinite":
+            hit = [s for s in sites if s.nonfinite]
+            if hit:
+                return f"{hit[0].name} saw {hit[0].nonfinite:,} NaN/Inf values"
+            return None
         statuses = ("collapsed",) if self.kind == "collapsed" else ("collapsed", "collapsing")
-        hit = [s for s in sites if s.status in statuses]
+        hit = [s for s in sites if s.status in (*statuses, _NO_DATA)]
         if hit:
             s = hit[0]
+            if s.status == _NO_DATA:
+                return f"{s.name} saw no finite value ({s.nonfinite:,} NaN/Inf), so no V"
             return f"{s.name} is {s.status} (V = {s.variability:.3g})"
         return None
 
@@ -51,7 +61,7 @@ def parse_fail_on(specs: list[str]) -> list[FailOn]:
     conditions = []
     for spec in specs:
         for text in (p.strip().lower() for p in spec.split(",") if p.strip()):
-            if text in ("collapsed", "collapsing"):
+            if text in ("collapsed", "collapsing", "nonfinite"):
                 conditions.append(FailOn(text))
                 continue
             kind, colon, value = text.partition(":")

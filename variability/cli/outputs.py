@@ -7,6 +7,7 @@ from pathlib import Path
 
 from variability.atomic import atomic_file
 from variability.errors import UserError
+from variability.folders import new_folders, why_not_written
 
 __all__ = ["STDOUT", "write_output"]
 
@@ -24,9 +25,8 @@ def write_output(target: str, text: str) -> Path | None:
     if path.is_dir():
         raise UserError(f"{path} is a directory; give a file name to write to")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_file(path) as stream:
+        with new_folders(path.parent), atomic_file(path) as stream:
             stream.write(text)
     except OSError as error:
-        raise UserError(f"cannot write {path}: {error.strerror or error}") from None
+        raise UserError(f"cannot write {path}: {why_not_written(error, path)}") from None
     return path

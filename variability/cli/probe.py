@@ -6,11 +6,13 @@ list of names; docs/cli.md describes each in full.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-import math
+import sys
+import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -34,6 +36,7 @@ from variability.errors import UserError
 from variability.loading import (
     InputsError,
     LoadedModel,
+    ModelFaultError,
     ProbeInputs,
     batch_size_for,
     check_inputs_fit,
@@ -44,6 +47,7 @@ from variability.loading import (
     read_inputs,
     show_shape,
 )
+from variability.loading.faults import BatchCounter
 from variability.probes import NoProbeSitesError, ProbeResults, Thresholds, probe_model
 from variability.reports.diagnosis import Hint, diagnose
 
@@ -258,8 +262,9 @@ FailOnOption = Annotated[
     list[str] | None,
     _option(
         "--fail-on",
-        help="Exit with code 3 when this holds: collapsed (the output or any site), collapsing, "
-        "or dead:FRACTION (a site with more than FRACTION of its units dead). Repeatable.",
+        help="Exit with code 3 when this holds: collapsed (the output or any site, or one that "
+        "saw no finite value), collapsing, nonfinite (NaN/Inf seen at any site), or "
+        "dead:FRACTION (a site with more than FRACTION of its units dead). Repeatable.",
         panel=_OUTPUT,
         metavar="CONDITION",
     ),
@@ -267,6 +272,15 @@ FailOnOption = Annotated[
 QuietOption = Annotated[
     bool,
     _option("--quiet", "-q", help="Print only the verdict; no progress bar.", panel=_OUTPUT),
+]
+VerboseOption = Annotated[
+    bool,
+    _option(
+        "--verbose",
+        help="On an error, also print the detail: torch's own log while it reads the model "
+        "file, the traceback of an exception the model raised.",
+        panel=_OUTPUT,
+    ),
 ]
 
 
@@ -309,12 +323,14 @@ def probe(
     self_contained: SelfContainedOption = False,
     fail_on: FailOnOption = None,
     quiet: QuietOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Probe a saved model: per site (nonlinearity), the activation ratio, dead units, the
     variability V, constant units and activation shift; then the verdict (the output's V, collapse
     to constants, the first collapsed site) and a diagnosis in plain words.
 
-    Exit codes: 0 fine; 2 bad input or usage (one line on stderr); 3 a --fail-on condition held.
+    Exit codes: 0 fine; 2 bad input or usage, or a model that fails on the probe set (one line
+    on stderr); 3 a --fail-on condition held.
     """
     thresholds = Thresholds(tau, collapse_level, collapsing_level)
     conditions = parse_fail_on(fail_on or [])
@@ -333,6 +349,7 @@ def probe(
         trust_pickle=trust_pickle,
         trust_remote_code=trust_remote_code,
         device=torch_device,
+        verbose=verbose,
     )
     chosen_sites = [
         name.strip() for spec in sites or [] for name in spec.split(",") if name.strip()
@@ -354,9 +371,11 @@ def probe(
             dtype=loaded.dtype,
         )
     batch = batch_size_for(loaded, probe_set, batch_size)
-    check_inputs_fit(loaded, probe_set, torch_device)
-
-    results = _run_probe(loaded, probe_set, batch, torch_device, chosen_sites, thresholds, quiet)
+    with _traceback_of_faults(verbose):
+        check_inputs_fit(loaded, probe_set, torch_device)
+        results = _run_probe(
+            loaded, probe_set, batch, torch_device, chosen_sites, thresholds, quiet
+        )
     run = ProbeRun(loaded, probe_set, torch_device, results, diagnose(results), notes)
     run.notes.extend(_notes_on_results(probe_set, results))
     written = _write_outputs(run, json_out, csv_out, report, self_contained)
@@ -461,6 +480,17 @@ def _model_input_shape(loaded: LoadedModel, notes: list[str]) -> tuple[int, ...]
     return hint.shape
 
 
+@contextlib.contextmanager
+def _traceback_of_faults(verbose: bool) -> Iterator[None]:
+    """With --verbose, the traceback of what the model raised goes before the one-line error."""
+    try:
+        yield
+    except ModelFaultError as error:
+        if verbose:
+            traceback.print_exception(error.fault, file=sys.stderr)
+        raise
+
+
 def _run_probe(
     loaded: LoadedModel,
     probe_set: ProbeInputs,
@@ -470,17 +500,25 @@ def _run_probe(
     thresholds: Thresholds,
     quiet: bool,
 ) -> ProbeResults:
-    batches = math.ceil(probe_set.samples / batch)
+    counter = BatchCounter(probe_set.batches(batch), probe_set.samples, batch)
     site_selector: Any = () if loaded.output_only else (sites or "auto")
+
+    def on_batch(rows: int) -> None:
+        counter.done()
+        advance(rows)
+
     try:
-        with progress_bar(
-            probe_set.samples, "probing", quiet=quiet or batches <= 1, unit="inputs"
-        ) as advance:
+        with (
+            progress_bar(
+                probe_set.samples, "probing", quiet=quiet or counter.total <= 1, unit="inputs"
+            ) as advance,
+            counter.guard(loaded.path.name),
+        ):
             return probe_model(
                 loaded.module,
-                probe_set.batches(batch),
+                counter,
                 device=device,
-                on_batch=advance,
+                on_batch=on_batch,
                 sites=site_selector,
                 tau=thresholds.tau,
                 collapsed=thresholds.collapsed,

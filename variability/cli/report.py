@@ -8,10 +8,12 @@ from typing import Annotated
 import typer
 
 from variability.cli.console import reports_user_errors, stderr, stdout
+from variability.experiments.comparison import REPORT, SETTINGS, load_comparison
+from variability.experiments.comparison.report_data import write_report
 from variability.reports.provenance import command_line, provenance
 from variability.reports.run_report import write_run_report
-from variability.runs.comparison import SETTINGS, load_comparison
-from variability.runs.run_dir import RunDirectory, RunDirError, records_frame
+from variability.runs.jsonl import read_json_lines
+from variability.runs.run_dir import RunDirectory, RunDirError, apply_resume_rule, records_frame
 
 __all__ = ["report"]
 
@@ -45,10 +47,12 @@ def report(
     if not run.path.is_dir():
         raise RunDirError(f"{run.path} is not a run directory (no such folder)")
     info = run.read_run()
-    records = records_frame(run.records())
+    lines = read_json_lines(run.metrics_file)
+    records = records_frame(apply_resume_rule(lines.records))
     if records.empty:
         raise RunDirError(f"{run.metrics_file} holds no records yet; nothing to draw")
     if not quiet:
+        _note(lines.note())
         stderr().print(f"drawing {len(records):,} records of {run.path}", highlight=False)
     index = write_run_report(
         info,
@@ -64,13 +68,11 @@ def report(
 
 
 def _report_comparison(folder: Path, out: Path | None, self_contained: bool, quiet: bool) -> None:
-    from variability.cli.compare import write_report
-    from variability.runs.comparison import REPORT
-
     comparison = load_comparison(folder)
     if not comparison.records:
         raise RunDirError(f"{folder} is a comparison with no finished model yet; nothing to draw")
     if not quiet:
+        _note(comparison.results_note)
         stderr().print(
             f"drawing the comparison in {folder}: {len(comparison.records)} of "
             f"{len(comparison.cells)} models finished",
@@ -79,3 +81,8 @@ def _report_comparison(folder: Path, out: Path | None, self_contained: bool, qui
     index = write_report(comparison, out or folder / REPORT, self_contained=self_contained)
     if not quiet:
         stdout().print(str(index), highlight=False, soft_wrap=True)
+
+
+def _note(text: str | None) -> None:
+    if text:
+        stderr().print(f"note: {text}", highlight=False, markup=False)

@@ -21,7 +21,7 @@ from rich.table import Table
 from variability.cli.console import progress_bar, reports_user_errors, stderr, stdout
 from variability.devices import resolve_device
 from variability.errors import UserError
-from variability.reproductions import REPRODUCTIONS, Options, Outcome, write_outcome
+from variability.experiments.reproductions import REPRODUCTIONS, Options, Outcome, write_outcome
 
 __all__ = ["reproduce"]
 

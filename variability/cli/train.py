@@ -25,7 +25,7 @@ EXIT_INTERRUPTED = 130
 
 def default_out(
     family: str, task: str, depth: int, params: int | None, width: int | None, seed: int
-):
+) -> Path:
     size = f"w{width}" if width is not None else f"p{params}"
     return Path("runs") / f"{family}-{task}-d{depth}-{size}-s{seed}"
 

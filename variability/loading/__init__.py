@@ -11,6 +11,7 @@ from variability.loading.errors import (
     ArchError,
     InputsError,
     InputShapeError,
+    ModelFaultError,
     UntrustedPickleError,
 )
 from variability.loading.factory import build_from_factory, fit_state_dict, parse_arch_kwargs
@@ -36,6 +37,7 @@ __all__ = [
     "InputShapeError",
     "InputsError",
     "LoadedModel",
+    "ModelFaultError",
     "ProbeInputs",
     "UntrustedPickleError",
     "batch_size_for",

@@ -30,10 +30,11 @@ def load_user_model(
     trust_pickle: bool = False,
     trust_remote_code: bool = False,
     device: torch.device | str | None = None,
+    verbose: bool = False,
 ) -> LoadedModel:
     """Read the model at ``path`` onto ``device``: a model file (models.py), ``.safetensors``
     weights with ``arch``, or a Hugging Face folder (code from the folder runs only with
-    ``trust_remote_code``)."""
+    ``trust_remote_code``). ``verbose``: let torch log while it reads a model file."""
     file = Path(path)
     if file.is_dir():
         if arch is not None:
@@ -46,7 +47,12 @@ def load_user_model(
         loaded = load_safetensors(file, arch, arch_kwargs)
     else:
         return load_model_file(
-            file, arch=arch, arch_kwargs=arch_kwargs, trust_pickle=trust_pickle, device=device
+            file,
+            arch=arch,
+            arch_kwargs=arch_kwargs,
+            trust_pickle=trust_pickle,
+            device=device,
+            verbose=verbose,
         )
     if device is not None:
         loaded.module.to(device)

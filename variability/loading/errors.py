@@ -9,7 +9,13 @@ from __future__ import annotations
 from variability.arch.errors import ModelFileError
 from variability.errors import UserError
 
-__all__ = ["ArchError", "InputShapeError", "InputsError", "UntrustedPickleError"]
+__all__ = [
+    "ArchError",
+    "InputShapeError",
+    "InputsError",
+    "ModelFaultError",
+    "UntrustedPickleError",
+]
 
 
 class UntrustedPickleError(ModelFileError):
@@ -30,3 +36,15 @@ class InputsError(UserError):
 
 class InputShapeError(InputsError):
     """Inputs whose shape does not fit the model; the message gives the expected and given shape."""
+
+
+class ModelFaultError(UserError):
+    """The user's model raised, or called ``exit``, while it ran on the probe set.
+
+    The message names where (the first check, or batch k of n) and the first line of what the
+    model raised; ``fault`` keeps the original exception, for a traceback on request.
+    """
+
+    def __init__(self, message: str, fault: BaseException) -> None:
+        super().__init__(message)
+        self.fault = fault

@@ -81,8 +81,13 @@ def load_user_model(
     arch_kwargs: Mapping[str, Any] | None = None,
     trust_pickle: bool = False,
     device: torch.device | str | None = None,
+    verbose: bool = False,
 ) -> LoadedModel:
-    """Read the model at ``path`` (see the module docstring for the formats) onto ``device``."""
+    """Read the model at ``path`` (see the module docstring for the formats) onto ``device``.
+
+    ``verbose``: let torch log what it tries while it reads the file (silenced otherwise: the
+    loader's own error says what went wrong, in one line).
+    """
     file = Path(path)
     kind = sniff_model_file(file)
     if arch is not None and kind is not FileKind.TORCH:
@@ -90,7 +95,7 @@ def load_user_model(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # loaders' deprecation chatter is not for the user
         if kind is FileKind.EXPORT:
-            loaded = _load_export(file, trust_pickle)
+            loaded = _load_export(file, trust_pickle, verbose)
         elif kind is FileKind.TORCHSCRIPT:
             loaded = _load_torchscript(file)
         elif kind is FileKind.PICKLE:
@@ -115,10 +120,10 @@ def _load_torch_file(
                 f"{file} is a variability model file: it carries its architecture, so drop --arch"
             )
         checked = check_model_payload(payload, file)
-        model = model_from_payload(checked, file)
-        spec = model.spec
+        network = model_from_payload(checked, file)
+        spec = network.spec
         return LoadedModel(
-            model,
+            network,
             file,
             "variability model file",
             f"variability model file: {spec['family']}, depth {spec['depth']}, "
@@ -202,16 +207,18 @@ def _load_pickle(file: Path, trust_pickle: bool, *, bare: bool) -> LoadedModel:
     )
 
 
-def _load_export(file: Path, trust_pickle: bool) -> LoadedModel:
+def _load_export(file: Path, trust_pickle: bool, verbose: bool = False) -> LoadedModel:
     if not trust_pickle:
         check_export_archive(file)  # refuses, before torch reads it, what would run code
     try:
-        with torch_logging_quiet():
+        with contextlib.nullcontext() if verbose else torch_logging_quiet():
             program = torch.export.load(file)
             module = program.module()
     except Exception as error:
+        detail = "" if verbose else " (--verbose shows torch's log)"
         raise CorruptModelFileError(
-            f"{file} is a torch.export program that cannot be loaded: {first_line(error)}", file
+            f"{file} is a torch.export program that cannot be loaded: {first_line(error)}{detail}",
+            file,
         ) from None
     return LoadedModel(
         module,

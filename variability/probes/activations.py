@@ -11,7 +11,7 @@ import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import torch
 from torch import Tensor, nn
@@ -76,11 +76,16 @@ _CALL_RULES: dict[Any, FunctionRule] = {}
 _LABELS: dict[Any, str] = {}
 
 
-def register_activation(module_type: type[nn.Module], rule: ModuleRule) -> None:
+M = TypeVar("M", bound=nn.Module)
+
+
+def register_activation(module_type: type[M], rule: Activation | Callable[[M], Activation]) -> None:
     """Make ``module_type`` a probe site, with ``rule`` (an Activation, or module -> Activation)."""
     if not (isinstance(module_type, type) and issubclass(module_type, nn.Module)):
         raise TypeError(f"register_activation needs an nn.Module subclass, got {module_type!r}")
-    _MODULE_RULES[module_type] = rule
+    # A rule is only called with instances of its own class (activation_for_module looks it up
+    # along the instance's class hierarchy), so the narrower parameter type is safe.
+    _MODULE_RULES[module_type] = cast(ModuleRule, rule)
 
 
 def register_function(function: Any, rule: FunctionRule | Activation) -> None:
@@ -242,7 +247,7 @@ def _leaky(slope: float, name: str = "leaky_relu") -> Activation:
     return _by_intervals(name, intervals)
 
 
-def _prelu(module: nn.Module) -> Activation:
+def _prelu(module: nn.PReLU) -> Activation:
     """PReLU: like leaky ReLU with a learned slope per channel (unit axis 1) or one shared slope."""
     weight = module.weight.detach()
 
@@ -380,7 +385,9 @@ register_activation(nn.Hardswish, HARDSWISH)
 register_activation(nn.Hardsigmoid, _window("hardsigmoid", -3.0, 3.0))
 
 
-def _arg(args: tuple[Any, ...], kwargs: Mapping[str, Any], index: int, name: str, default: Any):
+def _arg(
+    args: tuple[Any, ...], kwargs: Mapping[str, Any], index: int, name: str, default: Any
+) -> Any:
     if len(args) > index:
         return args[index]
     return kwargs.get(name, default)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -144,7 +144,7 @@ class SiteFinder:
             if traced is not None:
                 self._had_instance_forward = "forward" in self.root.__dict__
                 self._saved_forward = self.root.__dict__.get("forward")
-                self.root.forward = traced.forward  # type: ignore[method-assign]
+                self.root.forward = traced.forward
             if self._compiled:
                 self._hook(self.outer, self._stance_on, self._stance_off)
             self._hook(self.root, self._root_pre, self._root_post)
@@ -169,7 +169,7 @@ class SiteFinder:
             self._stance.leave()
             if self.selection.traced is not None:
                 if self._had_instance_forward:
-                    self.root.forward = self._saved_forward  # type: ignore[method-assign]
+                    self.root.forward = self._saved_forward
                 else:
                     self.root.__dict__.pop("forward", None)
             self.attached = False
@@ -365,7 +365,7 @@ def _unmeasurable(z: Any) -> str | None:
     return None
 
 
-def _hookable(root: nn.Module):
+def _hookable(root: nn.Module) -> Iterator[tuple[str, nn.Module]]:
     """Modules that take hooks: not TorchScript modules (compiled code), nor anything in them."""
     skipped: list[str] = []
     for path, module in root.named_modules():

@@ -49,6 +49,7 @@ class Gram:
             blocks = max(1, min(MAX_BLOCKS, k // BLOCK))
             edges = [round(i * k / blocks) for i in range(blocks + 1)]
             self._bounds = list(itertools.pairwise(edges))
+        assert buffer is not None  # fits() holds only for an existing buffer
         return buffer
 
     def add(self, m: Tensor) -> None:

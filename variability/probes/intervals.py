@@ -53,11 +53,11 @@ def exact_bounds(intervals: Intervals, dtype: torch.dtype) -> np.ndarray:
     rows = []
     for interval in intervals:
         low, high = float(interval.low), float(interval.high)
-        rounded = float(kind(low))
+        rounded = float(kind(low))  # type: ignore[arg-type]  # a NumPy float type
         low = rounded if rounded >= low else _next(rounded, kind, math.inf)  # least z >= low
         if not interval.low_closed and low <= interval.low:
             low = _next(low, kind, math.inf)
-        rounded = float(kind(high))
+        rounded = float(kind(high))  # type: ignore[arg-type]  # a NumPy float type
         high = rounded if rounded <= high else _next(rounded, kind, -math.inf)
         if not interval.high_closed and high >= interval.high:
             high = _next(high, kind, -math.inf)
@@ -133,7 +133,9 @@ def derivative_intervals(
     return intervals
 
 
-def _bisect(gap: Callable[[float], float], level: float, low: float, high: float, low_in: bool):
+def _bisect(
+    gap: Callable[[float], float], level: float, low: float, high: float, low_in: bool
+) -> float:
     """The boundary between ``low`` (in the set iff ``low_in``) and ``high``, to float64."""
     for _ in range(200):
         middle = 0.5 * (low + high)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -88,7 +89,7 @@ def _interval_rows(bounds: bytes, dtype: type) -> np.ndarray:
     """``MAX_INTERVALS`` rows of (low, high) in the data's precision (exact: the bounds are
     representable in it), empty rows (low > high) after the given ones."""
     given = np.frombuffer(bounds, dtype=np.float64).reshape(-1, 2)
-    rows = np.empty((MAX_INTERVALS, 2), dtype=dtype)
+    rows: np.ndarray = np.empty((MAX_INTERVALS, 2), dtype=dtype)
     rows[:, 0], rows[:, 1] = np.inf, -np.inf
     rows[: len(given)] = given
     return rows
@@ -129,7 +130,9 @@ def reduce_batch(
     """
     blocks = as_blocks(a, layout)
     shift_values = shift.detach().numpy()
-    reduce_output, reduce_both = compiled()
+    kernels = compiled()
+    assert kernels is not None  # callers ask fits() first, which is False without numba
+    reduce_output, reduce_both = kernels
     if z is None:
         return bool(reduce_output(blocks, shift_values, out, BLOCK))
     rows, test_z = _rows_for(bounds, a.dtype)
@@ -142,7 +145,7 @@ _FAST_MATH = {"reassoc", "contract", "nsz", "arcp"}
 
 
 @functools.cache
-def compiled() -> tuple | None:
+def compiled() -> tuple[Callable[..., bool], Callable[..., bool]] | None:
     """The compiled kernels, or None without numba. numba is imported on first use (it costs
     0.2 s, which commands that probe nothing on the CPU need not pay); the machine code is cached
     on disk beside this file after the first compilation."""
@@ -156,7 +159,9 @@ def compiled() -> tuple | None:
 
 # Two kernels, one per kind of site, with the same loops: an output site has no z, and not
 # reading one nearly halves its pass (bench_probe_parts.py: 45 against 77 us per 1024 x 256).
-def _reduce_output(a, c, out, block):  # pragma: no cover - compiled; tested through the probe
+def _reduce_output(  # pragma: no cover - compiled; tested through the probe
+    a: np.ndarray, c: np.ndarray, out: np.ndarray, block: int
+) -> bool:
     before, units, after = a.shape
     s = np.zeros(units, a.dtype)
     ss = np.zeros(units, a.dtype)
@@ -205,7 +210,15 @@ def _reduce_output(a, c, out, block):  # pragma: no cover - compiled; tested thr
     return np.isfinite(total)
 
 
-def _reduce_both(a, z, c, out, block, bounds, test_z):  # pragma: no cover - compiled
+def _reduce_both(  # pragma: no cover - compiled; tested through the probe
+    a: np.ndarray,
+    z: np.ndarray,
+    c: np.ndarray,
+    out: np.ndarray,
+    block: int,
+    bounds: np.ndarray,
+    test_z: bool,
+) -> bool:
     # the active count tests w = z (or a, for a != 0) against three closed intervals, unrolled
     # and branch-free so that the loop stays vectorised
     before, units, after = a.shape

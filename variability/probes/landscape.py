@@ -16,8 +16,9 @@ import torch
 from torch import Tensor, nn
 
 from variability.probes.errors import ProbeError
+from variability.probes.evaluation import evaluating, model_device
 from variability.probes.finder import Call, SiteFinder
-from variability.probes.probe import first_tensor, set_mode
+from variability.probes.probe import first_tensor
 from variability.probes.sites import SiteSelector, select_sites
 from variability.probes.wrappers import unwrap
 
@@ -25,7 +26,7 @@ from variability.probes.wrappers import unwrap
 def _device_of(model: nn.Module, device: torch.device | str | None) -> torch.device:
     if device is not None:
         return torch.device(device)
-    return next((p.device for p in model.parameters()), torch.device("cpu"))
+    return model_device(model)
 
 
 def infer_input_dim(model: nn.Module) -> int:
@@ -47,17 +48,12 @@ def grid_points(dim: int, grid: int, low: float, high: float) -> Tensor:
 def _evaluate(model: nn.Module, x: Tensor, batch_size: int, device: torch.device) -> np.ndarray:
     dtype = next((p.dtype for p in model.parameters()), torch.float32)
     outputs = []
-    training = model.training
-    try:
-        set_mode(model, False)
-        with torch.no_grad():
-            for batch in x.split(batch_size):
-                out = first_tensor(model(batch.to(device=device, dtype=dtype)))
-                if out is None:
-                    raise ProbeError("the model returned no tensor")
-                outputs.append(out.reshape(out.shape[0], -1).double().cpu())
-    finally:
-        set_mode(model, training)
+    with evaluating(model):
+        for batch in x.split(batch_size):
+            out = first_tensor(model(batch.to(device=device, dtype=dtype)))
+            if out is None:
+                raise ProbeError("the model returned no tensor")
+            outputs.append(out.reshape(out.shape[0], -1).double().cpu())
     return torch.cat(outputs).numpy()
 
 
@@ -193,24 +189,19 @@ def pieces_per_line(
     dtype = next((p.dtype for p in model.parameters()), torch.float32)
     t = torch.linspace(0.0, 1.0, points, dtype=torch.float64)
     counts = np.zeros(lines, dtype=np.int64)
-    training = model.training
-    try:
-        set_mode(model, False)
-        with _PatternChanges(model, sites, tau) as recorder, torch.no_grad():
-            for line in range(lines):
-                i, j = torch.randperm(inputs.shape[0], generator=generator)[:2].tolist()
-                start = inputs[i].double()
-                end = inputs[j].double()
-                shape = (points,) + (1,) * start.dim()
-                segment = start + t.view(shape) * (end - start)
-                recorder.changed = None
-                model(segment.to(device=run_device, dtype=dtype))
-                changes = 0 if recorder.changed is None else int(recorder.changed.sum())
-                counts[line] = changes + 1
-            if not recorder.seen:
-                raise ProbeError("pieces per line needs sites with a known activation; none ran")
-    finally:
-        set_mode(model, training)
+    with evaluating(model), _PatternChanges(model, sites, tau) as recorder:
+        for line in range(lines):
+            i, j = torch.randperm(inputs.shape[0], generator=generator)[:2].tolist()
+            start = inputs[i].double()
+            end = inputs[j].double()
+            shape = (points,) + (1,) * start.dim()
+            segment = start + t.view(shape) * (end - start)
+            recorder.changed = None
+            model(segment.to(device=run_device, dtype=dtype))
+            changes = 0 if recorder.changed is None else int(recorder.changed.sum())
+            counts[line] = changes + 1
+        if not recorder.seen:
+            raise ProbeError("pieces per line needs sites with a known activation; none ran")
     return LinePieces(
         mean=float(counts.mean()),
         std=float(counts.std()),

@@ -11,16 +11,13 @@ probe's own torch calls are not seen.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 
-from variability.probes.activations import rule_for_call
-
-if TYPE_CHECKING:
-    from variability.probes.finder import SiteFinder
+from variability.probes.activations import FunctionRule, rule_for_call
 
 _T = torch.Tensor
 KEEPS_LAYOUT = frozenset(
@@ -35,10 +32,20 @@ KEEPS_LAYOUT = frozenset(
 """Ops whose output has the layout of their (same-shaped) input."""
 
 
+class CallObserver(Protocol):
+    """What the mode reports to (the site finder, finder.py)."""
+
+    def on_call(self, func: Any, rule: FunctionRule, args: Any, kwargs: dict[str, Any]) -> Any:
+        """Run an activation call (measuring it) and return its result."""
+
+    def follow(self, args: Any, result: Any) -> None:
+        """``result`` has the layout of the tensor it was computed from."""
+
+
 class ActivationMode(TorchFunctionMode):
     """Hands activation calls to the finder; runs everything else untouched."""
 
-    def __init__(self, finder: SiteFinder) -> None:
+    def __init__(self, finder: CallObserver) -> None:
         super().__init__()
         self.finder = finder
 

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torch.utils import _pytree
 
 from variability.probes.errors import NoProbeSitesError, ProbeError
+from variability.probes.evaluation import evaluating, model_device, set_mode
 from variability.probes.finder import Call, SiteFinder
 from variability.probes.layout import Layout, as_site_tensor, layout_of
 from variability.probes.results import ProbeResults, UnprobedCall
@@ -28,18 +29,6 @@ from variability.probes.statistics import SiteStatistics
 from variability.probes.thresholds import Thresholds
 from variability.probes.workspace import Workspace
 from variability.probes.wrappers import unwrap
-
-
-def set_mode(model: nn.Module, training: bool) -> None:
-    """``model.train(training)``, skipped where nothing changes or the mode is fixed.
-
-    A module from ``torch.export`` was traced in one mode and refuses ``train()``/``eval()``.
-    """
-    if model.training == training:
-        return
-    with contextlib.suppress(NotImplementedError):
-        model.train(training)
-
 
 _NOTHING = contextlib.nullcontext()
 
@@ -448,17 +437,12 @@ def probe_model(
     ``on_batch(rows)`` is called after each batch (for progress bars).
     """
     if device is None:
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        device = model_device(model)
     batches = inputs.split(batch_size) if isinstance(inputs, Tensor) else inputs
-    training = model.training
     probe = Probe(model, **probe_options)
-    try:
-        set_mode(model, False)
-        with probe, torch.no_grad():
-            for batch in batches:
-                model(batch.to(device))
-                if on_batch is not None:
-                    on_batch(batch.shape[0])
-    finally:
-        set_mode(model, training)
+    with evaluating(model), probe:
+        for batch in batches:
+            model(batch.to(device))
+            if on_batch is not None:
+                on_batch(batch.shape[0])
     return probe.results()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from torch import Tensor
 
 from variability.probes import figures
 from variability.probes.statistics import ACTIVE, SUM, SUMSQ, Z_SUMSQ, SiteStatistics
@@ -78,18 +79,6 @@ class UnprobedCall:
 
 SiteSource = tuple[str, str, str, int, SiteStatistics]
 """What a site's figures are made from: name, kind, source, depth and its statistics."""
-
-
-def summarise_site(
-    name: str,
-    kind: str,
-    source: str,
-    depth: int,
-    stats: SiteStatistics,
-    thresholds: Thresholds,
-) -> SiteResult:
-    """Turn one site's sufficient statistics into its figures (DEFINITIONS.md)."""
-    return summarise_sites([(name, kind, source, depth, stats)], thresholds)[0]
 
 
 def summarise_sites(sources: list[SiteSource], thresholds: Thresholds) -> list[SiteResult]:
@@ -222,7 +211,7 @@ class _Gates:
         )
 
 
-def _numpy(x) -> np.ndarray:
+def _numpy(x: Tensor) -> np.ndarray:
     """A float64 statistics tensor as a NumPy array (no copy on the CPU)."""
     if x.device.type == "cpu" and not x.requires_grad:
         return x.numpy()
@@ -237,6 +226,7 @@ def _redundancy(
     thresholds: Thresholds,
 ) -> dict[str, Any]:
     rows = stats.cross_count.item()
+    assert stats.cross_index is not None  # called for sites with cross products only
     index = stats.cross_index.cpu().numpy()
     if rows <= 0:
         return dict(redundancy=None, redundancy_units=0)
@@ -252,7 +242,12 @@ def _redundancy(
 
 @dataclass(frozen=True)
 class ProbeResults:
-    """Figures of every probe site in depth order, the output's, and the network's C2C verdict."""
+    """Figures of every probe site in depth order, the output's, and the network's C2C verdict.
+
+    As a collection it holds every measured place, the output last, as its repr and
+    ``to_pandas`` show them: iterating, ``len`` and ``results[name]`` (``results["output"]``
+    included) agree. ``sites`` holds the nonlinearities alone.
+    """
 
     sites: tuple[SiteResult, ...]
     output: SiteResult | None
@@ -283,10 +278,10 @@ class ProbeResults:
         raise KeyError(f"no site named {name!r}; sites: {', '.join(self.site_names())}")
 
     def __iter__(self) -> Iterator[SiteResult]:
-        return iter(self.sites)
+        return iter(self.all_sites())
 
     def __len__(self) -> int:
-        return len(self.sites)
+        return len(self.all_sites())
 
     def site_names(self) -> list[str]:
         return [s.name for s in self.sites]

@@ -122,7 +122,7 @@ def select_sites(model: nn.Module, sites: SiteSelector = "auto") -> Selection:
 
 
 def _patterns(sites: SiteSelector) -> list[str]:
-    patterns = [sites] if isinstance(sites, str) else list(sites)
+    patterns = [sites] if isinstance(sites, str) else list(sites)  # type: ignore[arg-type]
     if not all(isinstance(p, str) for p in patterns):
         raise ProbeError(
             "sites must be 'auto', a module name or glob pattern, a list of them, "
@@ -161,7 +161,9 @@ def _graph_selection(model: fx.GraphModule, sites: SiteSelector) -> Selection:
     the graph is rewritten so that each activation call is a module named after the program's
     module stack (functional.py), and those modules are the sites."""
     traced, found = trace_functional_sites(model)
-    named = {s.module: Site(s.name, s.module, s.activation, s.inplace, "function") for s in found}
+    named: dict[nn.Module, Site] = {
+        s.module: Site(s.name, s.module, s.activation, s.inplace, "function") for s in found
+    }
     if isinstance(sites, str) and sites == "auto":
         return Selection(named, True, traced, traced)
     if callable(sites):

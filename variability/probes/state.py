@@ -7,6 +7,7 @@ they equal one pass over all the data up to floating-point rounding.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -51,7 +52,8 @@ class ProbeState:
             if a is not None and b is not None:
                 records.append(SiteRecord(a.name, a.kind, a.source, a.stats.merged(b.stats)))
             else:
-                r = a or b
+                r = a if a is not None else b
+                assert r is not None  # the name comes from one of the two
                 records.append(SiteRecord(r.name, r.kind, r.source, r.stats.copy()))
         output = self.output or other.output
         if self.output is not None and other.output is not None:
@@ -86,7 +88,7 @@ class ProbeState:
 
     # --- torch.distributed ---------------------------------------------------------------------
 
-    def all_reduced(self, group=None) -> ProbeState:
+    def all_reduced(self, group: Any = None) -> ProbeState:
         """Every rank's statistics merged; each rank returns the same merged state.
 
         Rank 0's reference values are broadcast, every rank re-expresses its sums around them, and

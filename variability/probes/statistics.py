@@ -26,7 +26,7 @@ Why this shape:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -175,7 +175,7 @@ class SiteStatistics:
     # --- structure -----------------------------------------------------------------------------
 
     def field_names(self) -> tuple[str, ...]:
-        names = _FIELDS
+        names: tuple[str, ...] = _FIELDS
         if self.has_preactivation:
             names += _FIELDS_PRE
         if self.cross_index is not None:
@@ -391,29 +391,38 @@ class SiteStatistics:
         n = a.numel() // self.units
         fresh = not self.initialised
         self._shift_for(a, layout, check=False)  # sets the reference value on the first batch
+        shift_cast = self._shift_cast
+        assert shift_cast is not None  # set by _shift_for
         counts = z is not None or active_from_output
         bounds = None
         if (
             z is not None
+            and activation is not None
             and activation.count_from_output is not torch.sign
             and activation.intervals is not None
         ):  # the kernel counts the values of z in the active intervals
             bounds = exact_bounds(activation.intervals(tau), z.dtype)
             if not kernels.fits_intervals(bounds):
                 bounds = None
-        if not kernels.reduce_batch(a, z, self._shift_cast, layout, self._sums, bounds):
-            if fresh and not bool(torch.isfinite(self._shift_cast).all()):
+        if not kernels.reduce_batch(a, z, shift_cast, layout, self._sums, bounds):
+            if fresh and not bool(torch.isfinite(shift_cast).all()):
                 self._init_shift(a, layout, check=True)  # the first sample held NaN or Inf
             slabs = slabs_like(workspace, a, 2)
             self._add_masked(a, layout, z, activation, tau, active_from_output, slabs)
             return
         sums = self._sums_rows
-        if counts and activation.count_from_output is not torch.sign and bounds is None:
+        if (
+            counts
+            and activation is not None
+            and activation.count_from_output is not torch.sign
+            and bounds is None
+        ):
             # The kernel counts a != 0 (the sign of a >= 0): other activations count by their rule.
             flags = slabs_like(workspace, a, 1)[0]
             if activation.count_from_output is not None:
                 _flags_from_output(activation, a, flags)
             else:
+                assert z is not None  # without a shortcut from the output, the count needs z
                 flags.copy_(activation.active(z, tau))
             sums[ACTIVE].copy_(torch.sum(flags, layout.sample_axes))
         last = ACTIVE + 1 if counts else SUMSQ + 1
@@ -624,8 +633,10 @@ class SiteStatistics:
         """The statistics of both sets of samples, as one pass over them would give."""
         if other.field_names() != self.field_names() or other.units != self.units:
             raise ProbeError("cannot merge statistics of sites with different structure")
-        if self.cross_index is not None and not torch.equal(
-            self.cross_index.cpu(), other.cross_index.cpu()
+        if (
+            self.cross_index is not None
+            and other.cross_index is not None  # the field names above say it is
+            and not torch.equal(self.cross_index.cpu(), other.cross_index.cpu())
         ):
             raise ProbeError("cannot merge statistics gathered over different redundancy subsets")
         if not other.initialised:
@@ -640,7 +651,7 @@ class SiteStatistics:
         return result
 
 
-def _zeros(device: torch.device | str):
+def _zeros(device: torch.device | str) -> Callable[..., Tensor]:
     def zeros(*shape: int) -> Tensor:
         return torch.zeros(shape, dtype=torch.float64, device=device)
 
@@ -664,4 +675,5 @@ def _flags_from_output(activation: Activation, a: Tensor, out: Tensor) -> None:
     if count is torch.sign:
         torch.sign(a, out=out)
     else:
+        assert count is not None  # called only for activations with a shortcut
         out.copy_(count(a))

@@ -9,6 +9,7 @@ the torch function mode cannot see into; while a probe is attached its forward r
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import torch
@@ -48,14 +49,20 @@ def unwrap(model: nn.Module) -> Unwrapped:
     module, compiled = model, False
     while True:
         if compiled_type is not None and isinstance(module, compiled_type):
-            module, compiled = module._orig_mod, True
+            module, compiled = _inner(module, "_orig_mod"), True
         elif isinstance(module, parallel):
-            module = module.module
+            module = _inner(module, "module")
         else:
             break
     if compiled_type is not None and not compiled:
         compiled = any(isinstance(m, compiled_type) for m in module.modules())
     return Unwrapped(module, compiled, [COMPILED_NOTE] if compiled else [])
+
+
+def _inner(wrapper: nn.Module, attribute: str) -> nn.Module:
+    inner = getattr(wrapper, attribute)
+    assert isinstance(inner, nn.Module)  # what compile and the data-parallel wrappers hold
+    return inner
 
 
 class EagerStance:
@@ -64,7 +71,7 @@ class EagerStance:
     registered with ``always_call``)."""
 
     def __init__(self) -> None:
-        self._stance: object | None = None
+        self._stance: contextlib.AbstractContextManager[object] | None = None
 
     def enter(self) -> None:
         if self._stance is None:

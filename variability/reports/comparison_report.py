@@ -2,7 +2,8 @@
 
 It takes what a comparison folder holds, already read (``ComparisonData``): the settings, the
 cells' records of ``results.jsonl``, each cell's ``metrics.jsonl`` records and, for 2-D tasks,
-the learned functions on the input grid. Reading the folder is the command line's job.
+the learned functions on the input grid. Reading the folder is the experiments layer's job
+(``variability.experiments.comparison.report_data``).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def cells_frame(cells: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def collapse_level(cells: list[dict[str, Any]]) -> float:
-    levels = [c.get("collapsed_level") for c in cells if c.get("collapsed_level") is not None]
+    levels = [level for c in cells if (level := c.get("collapsed_level")) is not None]
     return float(levels[0]) if levels else DEFAULT_COLLAPSED
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from variability.errors import UserError
+from variability.folders import new_folders, why_not_written
 
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2rem auto;
@@ -135,9 +136,22 @@ class Page:
         return "\n".join(parts)
 
     def write(self, folder: str | os.PathLike[str], *, self_contained: bool = False) -> Path:
-        """Write the report folder atomically; returns the path of ``index.html``."""
+        """Write the report folder atomically; returns the path of ``index.html``.
+
+        A write that fails (a read-only or full disk, a file where a folder goes) raises a
+        UserError and leaves nothing behind: no staging folder, no parent folder made for it.
+        """
         folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with new_folders(folder.parent):
+                self._write(folder, self_contained)
+        except OSError as error:
+            raise UserError(
+                f"cannot write the report {folder}: {why_not_written(error, folder)}"
+            ) from None
+        return folder / "index.html"
+
+    def _write(self, folder: Path, self_contained: bool) -> None:
         staging = folder.parent / f".{folder.name}.partial-{os.getpid()}"
         if staging.exists():
             shutil.rmtree(staging)
@@ -151,7 +165,6 @@ class Page:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        return folder / "index.html"
 
 
 def _img(figure: _Figure, self_contained: bool) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import matplotlib
 import numpy as np
 import seaborn as sns
+from matplotlib.axes import Axes
+from numpy.typing import ArrayLike
 
 PALETTE = sns.color_palette("colorblind")
 
@@ -32,7 +34,7 @@ def family_label(family: str) -> str:
     return FAMILY_LABELS.get(family, family)
 
 
-def note_floor(axis, values, floor: float) -> None:
+def note_floor(axis: Axes, values: ArrayLike, floor: float) -> None:
     """On a log axis where values below ``floor`` (0 included) are drawn at it, say so in a corner
     (only when there are such values)."""
     if (np.asarray(values, dtype=float) < floor).any():

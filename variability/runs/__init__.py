@@ -9,6 +9,7 @@ from variability.runs.run_dir import (
     FORMAT_VERSION,
     RunDirectory,
     RunDirError,
+    RunSetup,
     read_metrics,
     read_records,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "MonitorWarning",
     "RunDirError",
     "RunDirectory",
+    "RunSetup",
     "TrainConfig",
     "TrainResult",
     "read_metrics",

@@ -18,12 +18,13 @@ from torch import Tensor
 
 from variability.errors import UserError
 from variability.runs.monitor import Monitor, MonitoredStep
+from variability.runs.run_dir import RunSetup
 
 try:
     from pytorch_lightning import Callback
 except ImportError:  # pragma: no cover - depends on which Lightning package is installed
     try:
-        from lightning.pytorch import Callback
+        from lightning.pytorch import Callback  # type: ignore[no-redef]
     except ImportError:
         raise UserError(
             "the Lightning callback needs PyTorch Lightning: pip install 'variability[lightning]'"
@@ -48,13 +49,8 @@ class MonitorCallback(Callback):
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         start = int(trainer.global_step)
-        self.monitor = Monitor(
-            pl_module,
-            self.run_dir,
-            every=self.every,
-            resume_step=start if start > 0 else None,
-            **self.options,
-        )
+        setup = RunSetup(self.run_dir, resume_step=start if start > 0 else None)
+        self.monitor = Monitor(pl_module, setup, every=self.every, **self.options)
 
     def on_train_batch_start(
         self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int

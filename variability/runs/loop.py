@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from variability.runs.batches import batch_sampler
-
-if TYPE_CHECKING:
-    from variability.runs.trainer import TrainConfig
+from variability.runs.config import TrainConfig
 
 __all__ = ["make_optimizer", "training_steps"]
 

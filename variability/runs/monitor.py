@@ -32,16 +32,26 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import FrameType
 from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
 
+from variability.errors import UserError
 from variability.probes import Probe, ProbeResults, SiteResult
-from variability.probes.probe import set_mode
+from variability.probes.evaluation import evaluating, model_device
 from variability.probes.sites import SiteSelector
 from variability.runs.events import BATCH, PROBE_SET, Event, EventLog, MonitorWarning
-from variability.runs.run_dir import FORMAT, FORMAT_VERSION, RUN_FILE, RunDirectory, RunDirError
+from variability.runs.run_dir import (
+    FORMAT,
+    FORMAT_VERSION,
+    RUN_FILE,
+    RunDirectory,
+    RunDirError,
+    RunSetup,
+)
+from variability.runs.step_records import LatestStepRecords, lost_records
 from variability.versions import environment
 
 SITE_FIELDS = (
@@ -104,23 +114,27 @@ class MonitoredStep:
 class Monitor:
     """Record the probe's figures, per-site gradient RMS and logged values every ``every`` steps.
 
-    ``run_dir``: the run directory (created; checked writable with room to spare). ``sites``: as
-    for ``Probe``. ``probe_inputs``: a fixed probe set run on every recorded step (eval mode, no
-    gradients), so figures stay comparable from step to step; with ``probe_targets`` and
-    ``loss_fn(outputs, targets)`` its loss is recorded too. ``gradients``: record the RMS gradient
-    of the loss at every site (needs ``backward`` inside the step block). ``dead_warning``: the
-    dead-unit fraction above which a site raises an event. ``on_event``: called with each new
-    event (default: one line on stderr); ``warn``: also raise a ``MonitorWarning``.
-    ``resume_step``: continue a run after step S (its last checkpoint): see docs/runs.md.
-    ``config``: anything JSON-serialisable to store in ``run.json``; ``run_info``: top-level
-    entries of run.json to add or merge (the trainer's task and settings). Other keyword
-    arguments go to ``Probe`` (``tau``, ``collapsed``, ``collapsing``, ``constant``...).
+    ``run_dir``: the run directory (created; checked writable with room to spare), or a
+    ``RunSetup`` that says how to open it: to continue a run after its last checkpoint, or to
+    add entries to ``run.json``. ``sites``: as for ``Probe``. ``probe_inputs``: a fixed probe
+    set run on every recorded step (eval mode, no gradients), so figures stay comparable from
+    step to step; with ``probe_targets`` and ``loss_fn(outputs, targets)`` its loss is recorded
+    too. ``gradients``: record the RMS gradient of the loss at every site (needs ``backward``
+    inside the step block). ``dead_warning``: the dead-unit fraction above which a site raises
+    an event. ``on_event``: called with each new event (default: one line on stderr); ``warn``:
+    also raise a ``MonitorWarning``. Other keyword arguments go to ``Probe`` (``tau``,
+    ``collapsed``, ``collapsing``, ``constant``...).
+
+    Two defaults differ from ``Probe``'s, on purpose: ``gradients`` is on (the training step runs
+    ``backward`` anyway, and the gradient RMS is what tells collapse to constants from vanishing
+    gradients), and ``redundancy`` is off (its cross products cost a matrix product per site at
+    every recorded step; a probe pays it once).
     """
 
     def __init__(
         self,
         model: nn.Module,
-        run_dir: str | os.PathLike[str],
+        run_dir: str | os.PathLike[str] | RunSetup,
         every: int = 50,
         sites: SiteSelector = "auto",
         probe_inputs: Tensor | None = None,
@@ -136,22 +150,19 @@ class Monitor:
         warn: bool = True,
         writers: Iterable[RecordWriter] = (),
         tensorboard: bool | str | os.PathLike[str] = False,
-        resume_step: int | None = None,
-        config: Mapping[str, Any] | None = None,
-        run_info: Mapping[str, Any] | None = None,
-        required_bytes: int = 0,
         **probe_options: Any,
     ) -> None:
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be an integer >= 1, got {every!r}")
+            raise UserError(f"every must be an integer >= 1, got {every!r}")
         if not 0.0 <= dead_warning <= 1.0:
-            raise ValueError(f"dead_warning must lie in [0, 1], got {dead_warning!r}")
-        if probe_targets is not None and probe_inputs is None:
-            raise ValueError("probe_targets needs probe_inputs")
-        if probe_targets is not None and len(probe_targets) != len(probe_inputs):
-            raise ValueError(
-                f"{len(probe_inputs)} probe inputs but {len(probe_targets)} probe targets"
-            )
+            raise UserError(f"dead_warning must lie in [0, 1], got {dead_warning!r}")
+        if probe_targets is not None:
+            if probe_inputs is None:
+                raise UserError("probe_targets needs probe_inputs")
+            if len(probe_targets) != len(probe_inputs):
+                raise UserError(
+                    f"{len(probe_inputs)} probe inputs but {len(probe_targets)} probe targets"
+                )
         self.model = model
         self.every = every
         self.loss_fn = loss_fn
@@ -187,13 +198,15 @@ class Monitor:
         self._interval = 0
         self._last_step: int | None = None
         self._closed = False
+        self._latest = LatestStepRecords()
         self._started = True
         self.latest: dict[str, Any] = {}
-        self.run = RunDirectory(run_dir)
+        setup = run_dir if isinstance(run_dir, RunSetup) else RunSetup(run_dir)
+        self.run = RunDirectory(setup.path)
         self.segment = 0
         self._writers: list[RecordWriter] = []
         if self.rank == 0:
-            self._open_run(resume_step, config, run_info, required_bytes)
+            self._open_run(setup)
             self._writers = list(writers)
             if tensorboard:
                 from variability.runs.tensorboard import TensorBoardWriter
@@ -203,20 +216,16 @@ class Monitor:
 
     # --- the run directory ---------------------------------------------------------------------
 
-    def _open_run(
-        self,
-        resume_step: int | None,
-        config: Mapping[str, Any] | None,
-        run_info: Mapping[str, Any] | None,
-        required_bytes: int,
-    ) -> None:
+    def _open_run(self, setup: RunSetup) -> None:
         run = self.run
-        run.prepare(required_bytes)
+        run.prepare(setup.required_bytes)
+        resume_step = setup.resume_step
         if run.has_records():
             if resume_step is None:
                 raise RunDirError(
-                    f"{run.path} already holds the records of a run; pass resume_step=S to "
-                    "continue it after step S, or choose another run directory"
+                    f"{run.path} already holds the records of a run; open it with "
+                    "RunSetup(path, resume_step=S) to continue it after step S, or choose "
+                    "another run directory"
                 )
             earlier = run.records(superseded=True)
             self.segment = 1 + max((int(r.get("segment", 0)) for r in earlier), default=0)
@@ -226,13 +235,13 @@ class Monitor:
             run.metrics.open()
             self._started = False  # the start record names the first step, written by step()
         if not run.run_file.exists():
-            info = self._run_info(config)
-            for key, value in (run_info or {}).items():  # one level deep: sections merge
+            info = self._run_info()
+            for key, value in setup.info.items():  # one level deep: sections merge
                 both = isinstance(value, Mapping) and isinstance(info.get(key), Mapping)
                 info[key] = {**info[key], **value} if both else value
             run.write_json(RUN_FILE, info)
 
-    def _run_info(self, config: Mapping[str, Any] | None) -> dict[str, Any]:
+    def _run_info(self) -> dict[str, Any]:
         parameters = sum(p.numel() for p in self.model.parameters())
         trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
         return {
@@ -247,7 +256,7 @@ class Monitor:
                 "sites": [s.name for s in self._batch_probe.sites],
             },
             "monitor": self.settings(),
-            "config": dict(config or {}),
+            "config": {},
             "environment": environment(self._device()),
         }
 
@@ -272,6 +281,7 @@ class Monitor:
             record.setdefault("segment", self.segment)
             record.setdefault("time", now)
         self.run.metrics.write(records)
+        self._latest.add(records)
         for writer in self._writers:
             writer.write(records)
 
@@ -393,20 +403,18 @@ class Monitor:
         )
 
     def _device(self) -> torch.device:
-        return next((p.device for p in self.model.parameters()), torch.device("cpu"))
+        return model_device(self.model)
 
     def _run_probe_set(self, distributed: bool, size: int) -> tuple[ProbeResults, float | None]:
         probe = self._set_probe
         assert probe is not None and self._probe_inputs is not None
         model = self.model
-        training = model.training
         device = self._device()
         loss_sum, rows = 0.0, 0
         probe.reset()
         probe.attach()
         try:
-            set_mode(model, False)
-            with torch.no_grad():
+            with evaluating(model):
                 for start in range(0, len(self._probe_inputs), size):
                     outputs = model(self._probe_inputs[start : start + size].to(device))
                     if self.loss_fn is not None and self._probe_targets is not None:
@@ -419,7 +427,6 @@ class Monitor:
         finally:
             probe.detach()
             probe.reset()
-            set_mode(model, training)
         if self._probe_targets is None:
             return results, None
         if distributed:
@@ -449,11 +456,20 @@ class Monitor:
     # --- state, closing ------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """What a checkpoint needs so a resumed run does not repeat its warnings."""
-        return self._warnings.state_dict()
+        """What a checkpoint needs so a resumed run does not repeat its warnings, and can write
+        again the records of the checkpoint's step if a torn line lost them (call it after
+        ``flush``)."""
+        return {**self._warnings.state_dict(), "step_records": self._latest.state()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a checkpoint's state; in a resumed run, write again the records of the
+        checkpoint's step that the metrics file lost (step_records.py says why)."""
         self._warnings.load_state_dict(state)
+        saved = state.get("step_records") or []
+        if self.rank != 0 or self.segment == 0 or not saved:
+            return
+        earlier = [r for r in self.run.records() if r.get("segment", 0) < self.segment]
+        self._write(lost_records(saved, earlier))
 
     def sync(self) -> None:
         """Write the pending record and force the metrics file to disk."""
@@ -499,7 +515,8 @@ def _chunk_rows(batch: ProbeResults) -> int:
 
 def _caller_level() -> int:
     """The ``stacklevel`` that points a warning at the first frame outside this file."""
-    frame, level = sys._getframe(1), 1
+    frame: FrameType | None = sys._getframe(1)
+    level = 1
     while frame is not None and frame.f_code.co_filename == __file__:
         frame, level = frame.f_back, level + 1
     return level

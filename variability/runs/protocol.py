@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from variability.errors import UserError
-from variability.runs.trainer import TrainConfig
+from variability.runs.config import TrainConfig
 
 __all__ = ["LR_GRIDS", "PROTOCOLS", "Protocol", "protocol_named"]
 

@@ -29,11 +29,16 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from variability.atomic import atomic_file
 from variability.errors import UserError
+from variability.runs.jsonl import read_json_lines
 
 FORMAT = "variability-run"
 FORMAT_VERSION = 1
@@ -51,6 +56,24 @@ MIN_FREE_BYTES = 16 * 1024 * 1024
 
 class RunDirError(UserError):
     """A run directory that cannot be used: not writable, disk full, not a run, another run's."""
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """A run directory, and how a ``Monitor`` opens it (``Monitor(model, RunSetup(...))``).
+
+    A path alone starts a new run there. ``resume_step``: continue the run in ``path`` after
+    step S, its last checkpoint (its records past S are superseded: docs/runs.md); -1 starts a
+    run killed before its first checkpoint over, keeping its lines. ``info``: entries of
+    ``run.json`` to add, merged one level deep into the Monitor's own (``{"config": {...}}``
+    stores your settings; the trainer adds its task, config and command). ``required_bytes``:
+    free disk space to check for, beyond 16 MB (the trainer's estimate of its checkpoints).
+    """
+
+    path: str | os.PathLike[str]
+    resume_step: int | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+    required_bytes: int = 0
 
 
 def _describe(error: OSError) -> str:
@@ -99,7 +122,7 @@ class MetricsFile:
         try:
             if self.path.exists() and self.path.stat().st_size:
                 dropped = _cut_torn_tail(self.path)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         except OSError as error:
             raise RunDirError(f"cannot open {self.path} for writing: {_describe(error)}") from None
         return dropped
@@ -301,33 +324,31 @@ def read_records(path: str | os.PathLike[str], *, superseded: bool = False) -> l
     Rule: a ``resume`` record with step S replaces, in every earlier segment, the records whose
     step is greater than S (a killed run wrote them after its last checkpoint; the resumed run
     writes those steps again). With ``superseded=True`` they are kept, flagged
-    ``"superseded": True``. Lines that are not JSON objects (a line torn by a kill) are skipped.
+    ``"superseded": True``. Lines that are not JSON objects (a line torn by a kill, bytes that
+    are not UTF-8) are skipped; ``read_json_lines`` says which.
     """
-    file = Path(path)
-    if not file.exists():
-        return []
-    records: list[dict[str, Any]] = []
-    with file.open("r", encoding="utf-8", errors="replace") as stream:
-        for line in stream:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if not isinstance(record, dict):
-                continue
-            if record.get("type") == "resume":
-                after = record.get("step", -1)
-                for earlier in records:
-                    step = earlier.get("step")
-                    if isinstance(step, int | float) and step > after:
-                        earlier["superseded"] = True
-            records.append(record)
+    return apply_resume_rule(read_json_lines(path).records, superseded=superseded)
+
+
+def apply_resume_rule(
+    records: list[dict[str, Any]], *, superseded: bool = False
+) -> list[dict[str, Any]]:
+    """``records`` (in file order) without those a later ``resume`` record supersedes, or with
+    them flagged ``"superseded": True`` (see ``read_records``)."""
+    for position, record in enumerate(records):
+        if record.get("type") != "resume":
+            continue
+        after = record.get("step", -1)
+        for earlier in records[:position]:
+            step = earlier.get("step")
+            if isinstance(step, int | float) and step > after:
+                earlier["superseded"] = True
     if superseded:
         return records
     return [r for r in records if not r.get("superseded")]
 
 
-def records_frame(records: Iterable[Mapping[str, Any]], kind: str | None = None):
+def records_frame(records: Iterable[Mapping[str, Any]], kind: str | None = None) -> pd.DataFrame:
     """Records as a pandas DataFrame, optionally only those of one ``type``."""
     import pandas as pd
 
@@ -335,6 +356,6 @@ def records_frame(records: Iterable[Mapping[str, Any]], kind: str | None = None)
     return pd.DataFrame(rows)
 
 
-def read_metrics(run_dir: str | os.PathLike[str], kind: str | None = None):
+def read_metrics(run_dir: str | os.PathLike[str], kind: str | None = None) -> pd.DataFrame:
     """``metrics.jsonl`` of a run as a DataFrame (resume rule applied), optionally one ``type``."""
     return records_frame(read_records(Path(run_dir) / METRICS_FILE), kind)

@@ -27,8 +27,7 @@ from torch import Tensor, nn
 
 from variability.arch import count_params, load_model, save_model
 from variability.devices import resolve_device
-from variability.errors import UserError
-from variability.runs.batches import SAMPLINGS
+from variability.probes.evaluation import model_device, predict
 from variability.runs.checkpoints import (
     CHECKPOINT_FORMAT,
     load_checkpoint,
@@ -36,96 +35,13 @@ from variability.runs.checkpoints import (
     save_checkpoint,
     set_rng_state,
 )
+from variability.runs.config import OPTIMIZERS, TrainConfig, TrainConfigError
 from variability.runs.events import Event
 from variability.runs.loop import make_optimizer, training_steps
 from variability.runs.monitor import Monitor
-from variability.runs.run_dir import RESULT_FILE, RunDirectory, RunDirError
-from variability.runs.schedule import StepDecay
+from variability.runs.run_dir import RESULT_FILE, RunDirectory, RunDirError, RunSetup
 from variability.tasks import Task
 from variability.versions import environment
-
-OPTIMIZERS = ("adam", "sgd")
-
-
-class TrainConfigError(UserError):
-    """A training setting that cannot work (a step count below 1, an unknown optimizer...)."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train: steps, optimizer, batches, and how often to monitor, evaluate and checkpoint.
-
-    ``seed`` orders the training batches (the model's own seed is in its spec). ``eval_every``
-    and ``checkpoint_every`` default to ``every``. ``probe_rows`` caps the fixed probe set for
-    tasks without an input grid. ``momentum`` applies to SGD only. ``lr_milestones`` (fractions
-    of the run) and ``lr_factor``: the rate is multiplied by the factor at each milestone
-    (schedule.StepDecay). ``sampling``: "epochs" or "independent" batches (batches.SAMPLINGS).
-    """
-
-    steps: int = 2000
-    lr: float = 3e-3
-    optimizer: str = "adam"
-    batch_size: int = 128
-    seed: int = 0
-    every: int = 50
-    eval_every: int | None = None
-    checkpoint_every: int | None = None
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    probe_rows: int = 8192
-    redundancy: bool = False
-    dead_warning: float = 0.5
-    lr_milestones: tuple[float, ...] = ()
-    lr_factor: float = 0.2
-    sampling: str = "epochs"
-
-    def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "every", "probe_rows"):
-            _check_int(name, getattr(self, name), 1)
-        _check_int("seed", self.seed, 0)
-        for name in ("eval_every", "checkpoint_every"):
-            if getattr(self, name) is not None:
-                _check_int(name, getattr(self, name), 1)
-        if self.optimizer not in OPTIMIZERS:
-            raise TrainConfigError(
-                f"unknown optimizer {self.optimizer!r}; known: {', '.join(OPTIMIZERS)}"
-            )
-        for name in ("lr", "momentum", "weight_decay"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise TrainConfigError(f"{name} must be a finite number >= 0, got {value!r}")
-        if self.lr <= 0:
-            raise TrainConfigError(f"lr must be above 0, got {self.lr!r}")
-        if self.sampling not in SAMPLINGS:
-            raise TrainConfigError(
-                f"unknown sampling {self.sampling!r}; known: {', '.join(SAMPLINGS)}"
-            )
-        try:
-            object.__setattr__(self, "lr_milestones", tuple(float(m) for m in self.lr_milestones))
-            self.schedule  # noqa: B018 (checks the milestones and the factor)
-        except (TypeError, ValueError) as error:
-            raise TrainConfigError(f"learning-rate schedule: {error}") from None
-
-    @property
-    def schedule(self) -> StepDecay:
-        return StepDecay(self.lr_milestones, self.lr_factor)
-
-    @property
-    def eval_interval(self) -> int:
-        return self.eval_every or self.every
-
-    @property
-    def checkpoint_interval(self) -> int:
-        return self.checkpoint_every or self.eval_interval
-
-    def to_dict(self) -> dict[str, Any]:
-        """As stored in run.json (tuples as lists, so a read-back compares equal)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise TrainConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -193,16 +109,8 @@ def evaluate(
     NaN for an empty split."""
     if len(x) == 0:
         return math.nan, math.nan
-    training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            outputs = torch.cat([model(x[i : i + chunk]) for i in range(0, len(x), chunk)])
-            loss = float(loss_fn(outputs, y))
-            metric = task.score(outputs, y)
-    finally:
-        model.train(training)
-    return loss, metric
+    outputs = predict(model, x, batch_size=chunk, device=x.device)
+    return float(loss_fn(outputs, y)), task.score(outputs, y)
 
 
 def _better(value: float, best: float | None) -> bool:
@@ -226,6 +134,14 @@ def probe_set(task: Task, rows: int) -> Tensor:
 ProgressCallback = Callable[[int, dict[str, Any]], None]
 
 
+def spec_of(model: nn.Module) -> dict[str, Any]:
+    """The spec of a model built by ``build_model`` (saved with it); TypeError for another."""
+    spec = getattr(model, "spec", None)
+    if not isinstance(spec, dict):
+        raise TypeError("train needs a model built by build_model (its spec is saved with it)")
+    return spec
+
+
 def run_info(
     model: nn.Module, task: Task, config: TrainConfig, device: torch.device, **extra: Any
 ) -> dict[str, Any]:
@@ -233,9 +149,9 @@ def run_info(
     return {
         "kind": "train",
         "model": {
-            "spec": dict(model.spec),
+            "spec": dict(spec_of(model)),
             "parameters": count_params(model),
-            "family": model.spec.get("family"),
+            "family": spec_of(model).get("family"),
         },
         "task": task.summary(),
         "config": config.to_dict(),
@@ -289,10 +205,9 @@ def train(
     Python warnings. ``extra_info`` is stored in run.json (the command line, for instance).
     """
     config = config or TrainConfig()
-    if not isinstance(getattr(model, "spec", None), dict):
-        raise TypeError("train needs a model built by build_model (its spec is saved with it)")
+    depth = int(spec_of(model).get("depth", 1))
     if device is None:
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        device = model_device(model)
     device = resolve_device(device)
     model.to(device)
     run = RunDirectory(run_dir)
@@ -329,10 +244,21 @@ def train(
     loss_fn = task.loss_fn()
     inputs = probe_set(task, config.probe_rows)
     started = time.perf_counter()
-    run.prepare(_estimate_bytes(model, config, int(model.spec.get("depth", 1))))
+    before = float(checkpoint.get("seconds", 0.0)) if checkpoint is not None else 0.0
+
+    def elapsed() -> float:
+        """Seconds of the whole run: earlier segments up to their last checkpoint, and this."""
+        return before + time.perf_counter() - started
+
+    setup = RunSetup(
+        run.path,
+        resume_step=resume_step,
+        info=wanted,
+        required_bytes=_estimate_bytes(model, config, depth),
+    )
     monitor = Monitor(
         model,
-        run.path,
+        setup,
         every=config.every,
         probe_inputs=inputs,
         redundancy=config.redundancy,
@@ -340,18 +266,25 @@ def train(
         on_event=on_event,
         quiet=quiet,
         warn=warn,
-        resume_step=resume_step,
-        run_info=wanted,
     )
     try:
-        result = _train_loop(
-            model, task, config, run, monitor, loss_fn, device, checkpoint, on_progress, inputs
+        scores = _train_loop(
+            model,
+            task,
+            config,
+            run,
+            monitor,
+            loss_fn,
+            device,
+            checkpoint,
+            on_progress,
+            inputs,
+            elapsed,
         )
     finally:
         monitor.close()
-    seconds = time.perf_counter() - started
     result = TrainResult.from_dict(
-        result | {"run_dir": str(run.path), "seconds": round(seconds, 3)},
+        scores | {"run_dir": str(run.path), "seconds": round(elapsed(), 3)},
         resumed_from=resume_step,
     )
     run.write_json(RESULT_FILE, result.to_dict())
@@ -369,6 +302,7 @@ def _train_loop(
     checkpoint: dict[str, Any] | None,
     on_progress: ProgressCallback | None,
     inputs: Tensor,
+    elapsed: Callable[[], float],
 ) -> dict[str, Any]:
     x_train, y_train = task.x_train.to(device), task.y_train.to(device)
     x_val, y_val = task.x_val.to(device), task.y_val.to(device)
@@ -399,13 +333,14 @@ def _train_loop(
         return val_metric
 
     def save(step: int) -> None:
-        monitor.flush()
+        monitor.sync()  # the records up to this step are on disk before the checkpoint is
         save_checkpoint(
             run.last_checkpoint,
             {
                 "format": CHECKPOINT_FORMAT,
                 "format_version": 1,
                 "step": step,
+                "seconds": elapsed(),
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "rng": rng_state(),

@@ -10,13 +10,16 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from variability.errors import VariabilityError
+from variability.probes.evaluation import predict
+
 __all__ = ["LOSSES", "METRICS", "Grid", "Task", "TaskError", "accuracy", "r2_score"]
 
 Kind = Literal["classification", "regression"]
 SPLITS = ("train", "val", "test")
 
 
-class TaskError(ValueError):
+class TaskError(VariabilityError):
     """An unknown task name or an option a task cannot take."""
 
 
@@ -135,18 +138,7 @@ class Task:
     def evaluate(self, model: nn.Module, split: str = "test", batch_size: int = 8192) -> float:
         """The metric of ``model`` on one split, in eval mode without gradients (mode restored)."""
         x, y = self.split(split)
-        device = next((p.device for p in model.parameters()), x.device)
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                outputs = [
-                    model(x[i : i + batch_size].to(device)).cpu()
-                    for i in range(0, len(x), batch_size)
-                ]
-        finally:
-            model.train(was_training)
-        return self.score(torch.cat(outputs), y)
+        return self.score(predict(model, x, batch_size=batch_size).cpu(), y)
 
     def to_original_units(self, targets: Tensor) -> Tensor:
         """Undo the target standardisation of a regression task (identity otherwise)."""

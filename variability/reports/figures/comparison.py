@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from variability.reports.style import apply_theme, family_colour, family_label, note_floor
 
 
-def _depth_axis(axis: plt.Axes, depths: list[int]) -> None:
+def _depth_axis(axis: Axes, depths: list[int]) -> None:
     axis.set_xscale("log", base=2)
     axis.set_xticks(depths)
     axis.set_xticklabels([str(d) for d in depths])
@@ -18,7 +22,9 @@ def _depth_axis(axis: plt.Axes, depths: list[int]) -> None:
     axis.set_xlabel("depth (hidden layers, log scale)")
 
 
-def _by_family(cells: pd.DataFrame, column: str):
+def _by_family(
+    cells: pd.DataFrame, column: str
+) -> Iterator[tuple[str, pd.DataFrame, pd.DataFrame]]:
     for family, group in cells.groupby("family", sort=False):
         values = group[["depth", column]].dropna()
         if values.empty:
@@ -160,7 +166,7 @@ def validation_curves(curves: pd.DataFrame, metric: str) -> Figure | None:
         axis.set_xlabel("step")
     axes[0][0].set_ylabel(f"validation {metric}")
     handles = [
-        plt.Line2D([], [], color=family_colour(f), label=family_label(f))
+        Line2D([], [], color=family_colour(f), label=family_label(f))
         for f in curves["family"].unique()
     ]
     axes[0][-1].legend(handles=handles, loc="best")
@@ -208,7 +214,7 @@ def learned_function_grid(
 
 
 def draw_function_image(
-    axis: plt.Axes, image: np.ndarray, title: str, extent: tuple[float, float]
+    axis: Axes, image: np.ndarray, title: str, extent: tuple[float, float]
 ) -> None:
     """One function on a square 2-D grid, on the target's 0-to-1 scale: ``image[i, j]`` at grid
     point (i, j), i along the first input coordinate (drawn horizontally)."""

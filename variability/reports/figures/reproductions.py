@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from variability.reports.figures.comparison import draw_function_image
@@ -18,7 +19,7 @@ def _colour(key: str, colours: Mapping[str, str] | None) -> tuple[float, float, 
     return family_colour((colours or {}).get(key, key))
 
 
-def _log2_depths(axis: plt.Axes, depths: Sequence[int]) -> None:
+def _log2_depths(axis: Axes, depths: Sequence[int]) -> None:
     axis.set_xscale("log", base=2)
     axis.set_xticks(list(depths))
     axis.set_xticklabels([str(d) for d in depths])

@@ -28,8 +28,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from variability.arch import HanLayer
+from variability.probes.evaluation import predict
+from variability.runs.config import TrainConfig
 from variability.runs.loop import make_optimizer, training_steps
-from variability.runs.trainer import TrainConfig
 from variability.tasks import Task
 
 SPLITS = ("train", "val", "test")
@@ -57,16 +59,10 @@ class Curve:
 def _scores(model: nn.Module, task: Task) -> list[float]:
     """The task's metric on each split, in eval mode without gradients (mode restored); eager,
     so a compiled training forward is not compiled again for each split's size."""
-    training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            values = []
-            for split in SPLITS:
-                x, y = task.split(split)
-                values.append(task.score(model(x), y) if len(x) else math.nan)
-    finally:
-        model.train(training)
+    values = []
+    for split in SPLITS:
+        x, y = task.split(split)
+        values.append(task.score(predict(model, x, device=x.device), y) if len(x) else math.nan)
     return values
 
 
@@ -75,7 +71,7 @@ def compiled(model: nn.Module, example: Tensor) -> Callable[[Tensor], Tensor]:
     the model itself. Compiling fuses a small deep network's many tiny operations (a HanNet 20 x
     30 step is about 4 times faster); where no compiler works, eager mode gives the same model."""
     for module in model.modules():
-        if hasattr(module, "fused"):
+        if isinstance(module, HanLayer):
             module.fused = False  # the Han layer's plain ops, which the compiler can fuse
     try:
         forward = torch.compile(model)

@@ -20,8 +20,7 @@ import pandas as pd
 import torch
 
 from variability.arch import build_model, count_params
-from variability.probes import probe_model
-from variability.reproductions.base import (
+from variability.experiments.reproductions.base import (
     Advance,
     Options,
     Outcome,
@@ -31,6 +30,7 @@ from variability.reproductions.base import (
     mean_std,
     run_models,
 )
+from variability.probes import probe_model
 from variability.runs import TrainConfig, read_metrics, train
 from variability.runs.trainer import probe_set
 from variability.tasks import load_task

@@ -23,8 +23,7 @@ import pandas as pd
 import torch
 
 from variability.arch import BudgetError, build_model, count_params, solve_width
-from variability.probes import probe_model, v3
-from variability.reproductions.base import (
+from variability.experiments.reproductions.base import (
     Advance,
     Options,
     Outcome,
@@ -33,6 +32,7 @@ from variability.reproductions.base import (
     mean_std,
     run_models,
 )
+from variability.probes import probe_model, v3
 from variability.tasks import load_task
 
 NAME = "variability-depth"

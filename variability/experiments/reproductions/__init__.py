@@ -5,14 +5,14 @@ bar, ``run(options, advance) -> Outcome``; ``write_outcome(outcome, folder)`` wr
 and ``results.json``. ``variability reproduce NAME`` does all three.
 """
 
-from variability.reproductions import (
+from variability.experiments.reproductions import (
     han_checkerboard,
     lcw_sigmoid,
     predictor,
     redundancy,
     variability_depth,
 )
-from variability.reproductions.base import Options, Outcome, Reproduction, write_outcome
+from variability.experiments.reproductions.base import Options, Outcome, Reproduction, write_outcome
 
 MODULES = (
     variability_depth,

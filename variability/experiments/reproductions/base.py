@@ -25,10 +25,10 @@ from matplotlib.figure import Figure
 
 from variability.atomic import atomic_file
 from variability.errors import UserError
+from variability.experiments.jobs import run_jobs
 from variability.reports.glossary import glossary_for
 from variability.reports.page import Page
 from variability.reports.provenance import command_line, provenance
-from variability.reproductions.workers import run_jobs
 from variability.runs.run_dir import json_safe
 
 RESULTS_FILE = "results.json"
@@ -136,7 +136,7 @@ def hidden_layer(site: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
+def mean_std(values: Sequence[float | None]) -> tuple[float, float]:
     """Mean and sample standard deviation (ddof 1; 0 for a single value) of the finite values."""
     array = np.asarray([v for v in values if v is not None], dtype=float)
     array = array[np.isfinite(array)]

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from variability.arch import build_model, count_params, solve_width
-from variability.reproductions.base import (
+from variability.experiments.reproductions.base import (
     Advance,
     Options,
     Outcome,

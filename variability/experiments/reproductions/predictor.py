@@ -14,23 +14,29 @@ constant have no rank correlation and are left out (their number is reported).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from variability.errors import UserError
-from variability.reproductions.base import Advance, Options, Outcome, Reproduction, claims_frame
-from variability.runs.comparison import (
+from variability.experiments.comparison import (
     QUICK_TOLERANCE,
     CompareSettings,
     ResultsFile,
     compare,
     plan_cells,
     read_settings,
+)
+from variability.experiments.reproductions.base import (
+    Advance,
+    Options,
+    Outcome,
+    Reproduction,
+    claims_frame,
 )
 
 NAME = "predictor"
@@ -58,33 +64,33 @@ class RankCorrelation:
     level: float = LEVEL
 
 
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+def spearman(x: ArrayLike, y: ArrayLike) -> float:
     """Spearman's rho (ties get average ranks); NaN when either column is constant."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(xs) < 2 or np.all(xs == xs[0]) or np.all(ys == ys[0]):
         return math.nan
-    return float(stats.spearmanr(x, y).statistic)
+    return float(stats.spearmanr(xs, ys).statistic)
 
 
 def rank_correlation(
-    x: Sequence[float],
-    y: Sequence[float],
+    x: ArrayLike,
+    y: ArrayLike,
     *,
     resamples: int = RESAMPLES,
     seed: int = BOOTSTRAP_SEED,
     level: float = LEVEL,
 ) -> RankCorrelation:
     """Spearman's rho of paired values with a percentile-bootstrap interval (see the module)."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if x.shape != y.shape or x.ndim != 1:
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if xs.shape != ys.shape or xs.ndim != 1:
         raise ValueError("rank_correlation needs two columns of the same length")
-    rho = spearman(x, y)
-    p_value = math.nan if math.isnan(rho) else float(stats.spearmanr(x, y).pvalue)
+    rho = spearman(xs, ys)
+    p_value = math.nan if math.isnan(rho) else float(stats.spearmanr(xs, ys).pvalue)
     generator = np.random.default_rng(seed)
     values = []
     for _ in range(resamples):
-        rows = generator.integers(0, len(x), len(x))
-        value = spearman(x[rows], y[rows])
+        rows = generator.integers(0, len(xs), len(xs))
+        value = spearman(xs[rows], ys[rows])
         if not math.isnan(value):
             values.append(value)
     tail = 100 * (1 - level) / 2
@@ -98,7 +104,7 @@ def rank_correlation(
         p_value=p_value,
         low=low,
         high=high,
-        cells=len(x),
+        cells=len(xs),
         resamples=resamples,
         dropped=resamples - len(values),
         level=level,

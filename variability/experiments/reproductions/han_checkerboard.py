@@ -32,8 +32,7 @@ import pandas as pd
 import torch
 
 from variability.arch import build_model, count_params, solve_width
-from variability.probes import probe_model
-from variability.reproductions.base import (
+from variability.experiments.reproductions.base import (
     Advance,
     Options,
     Outcome,
@@ -42,14 +41,16 @@ from variability.reproductions.base import (
     mean_std,
     run_models,
 )
-from variability.reproductions.curves import (
+from variability.experiments.reproductions.curves import (
     Pick,
     choose_on_validation,
     choose_published,
     train_with_curve,
 )
+from variability.probes import probe_model
+from variability.probes.evaluation import predict
+from variability.runs.config import TrainConfig
 from variability.runs.protocol import LR_GRIDS, PROTOCOLS
-from variability.runs.trainer import TrainConfig
 from variability.tasks import load_task
 
 NAME = "han-checkerboard"
@@ -232,9 +233,7 @@ def train_one(job: Job) -> dict[str, Any]:
     images = {}
     for split, state in kept.items():
         model.load_state_dict(state)
-        model.eval()
-        with torch.no_grad():
-            images[split] = model(inputs).mean(dim=1).cpu().numpy()
+        images[split] = predict(model, inputs).mean(dim=1).cpu().numpy()
     return {
         "group": job.group,
         "model": job.model.key,

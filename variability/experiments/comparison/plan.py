@@ -1,0 +1,83 @@
+"""The plan of a comparison: every cell (family x depth x seed), sized at the budget."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from variability.arch import BudgetError, build_model, count_params, solve_width
+from variability.experiments.comparison.settings import CompareError, CompareSettings
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One model of the comparison: a family at a depth, sized to the budget, with a seed."""
+
+    family: str
+    depth: int
+    seed: int
+    width: int
+    params: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.family}-d{self.depth}-s{self.seed}"
+
+
+def plan_cells(settings: CompareSettings, d_in: int, d_out: int) -> list[Cell]:
+    """Every cell of the comparison, sized at the budget, in the order they run (depth by depth,
+    shallow first); sizes a family cannot meet are all refused at once, before anything runs.
+
+    DEFINITIONS.md: each family takes the largest width whose count does not exceed the budget,
+    and a family that cannot come within the tolerance of it is refused. The refusal lists every
+    such (family, depth) with the nearest budget that would fit, instead of failing on the first.
+    """
+    cells: list[Cell] = []
+    refused: list[BudgetError] = []
+    for depth in settings.depths:
+        for family in settings.families:
+            try:
+                width = solve_width(
+                    family, settings.params, depth, d_in, d_out, tolerance=settings.tolerance
+                )
+            except BudgetError as error:
+                refused.append(error)
+                continue
+            count = count_params(build_model(family, d_in, d_out, depth, width=width, seed=0))
+            for seed in range(settings.seeds):
+                cells.append(Cell(family, depth, seed, width, count))
+    if refused:
+        raise CompareError(_refusal(refused, settings))
+    return cells
+
+
+def _refusal(refused: list[BudgetError], settings: CompareSettings) -> str:
+    lines = []
+    needed = 0.0
+    for error in refused:
+        if error.count is not None:
+            short = 1.0 - error.count / settings.params
+            needed = max(needed, short)
+            lines.append(
+                f"{error.family} at depth {error.depth}: the largest model within "
+                f"{settings.params:,} parameters has {error.count:,} ({100 * short:.1f}% under); "
+                f"nearest feasible budget {error.nearest_budget:,}"
+            )
+        else:
+            lines.append(
+                f"{error.family} at depth {error.depth}: even its narrowest model has more than "
+                f"{settings.params:,} parameters; nearest feasible budget "
+                f"{error.nearest_budget:,}"
+            )
+    hint = (
+        f" --tolerance {math.ceil(needed * 100 + 0.5) / 100:g} would admit the undersized ones,"
+        if needed
+        else ""
+    )
+    return (
+        f"cannot size every model within {100 * settings.tolerance:g}% of {settings.params:,} "
+        f"parameters: " + "; ".join(lines) + f".{hint} or choose other --params or --depths."
+    )
+
+
+__all__ = ["Cell", "plan_cells"]

@@ -1,0 +1,127 @@
+"""A comparison's settings: everything that decides its results, checked when made.
+
+``QUICK`` is what ``variability compare`` runs without arguments (docs/compare.md says why).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from variability.arch import DEFAULT_TOLERANCE, FAMILIES
+from variability.errors import UserError
+from variability.runs.trainer import OPTIMIZERS, TrainConfig
+from variability.tasks import Task, load_task
+
+
+class CompareError(UserError):
+    """A comparison that cannot run as asked: bad settings, a budget, another run's folder."""
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    """Everything that decides a comparison's results (a rerun must match them to resume).
+
+    ``tolerance`` is DEFINITIONS.md's rule: a family whose widest model within the budget falls
+    more than 5% under it is refused. The other defaults are those of the quick comparison
+    (``QUICK``, docs/compare.md says why), which alone admits models up to 25% under the budget.
+    ``every``: record the probe's figures every this many steps (default: a tenth of the steps).
+    """
+
+    task: str = "checkerboard"
+    params: int = 800
+    depths: tuple[int, ...] = (2, 8, 32)
+    families: tuple[str, ...] = FAMILIES
+    seeds: int = 3
+    steps: int = 500
+    lr: float = 1e-2
+    optimizer: str = "adam"
+    batch_size: int = 512
+    tolerance: float = DEFAULT_TOLERANCE
+    every: int | None = None
+    task_seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("params", "seeds", "steps", "batch_size"):
+            _check_int(name, getattr(self, name), 1)
+        _check_int("task_seed", self.task_seed, 0)
+        if self.every is not None:
+            _check_int("every", self.every, 1)
+        if not self.depths:
+            raise CompareError("no depths to compare: give at least one, e.g. --depths 2,8,32")
+        for depth in self.depths:
+            _check_int("every depth", depth, 1)
+        if len(set(self.depths)) != len(self.depths):
+            raise CompareError(f"depths repeat: {','.join(map(str, self.depths))}")
+        if not self.families:
+            raise CompareError(f"no families to compare: choose from {', '.join(FAMILIES)}")
+        unknown = [f for f in self.families if f not in FAMILIES]
+        if unknown:
+            raise CompareError(
+                f"unknown famil{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}; "
+                f"known: {', '.join(FAMILIES)}"
+            )
+        if len(set(self.families)) != len(self.families):
+            raise CompareError(f"families repeat: {','.join(self.families)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise CompareError(
+                f"unknown optimizer {self.optimizer!r}; known: {', '.join(OPTIMIZERS)}"
+            )
+        if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
+            raise CompareError(f"lr must be a finite number above 0, got {self.lr!r}")
+        if not 0.0 <= self.tolerance < 1.0:
+            raise CompareError(f"tolerance must be at least 0 and below 1, got {self.tolerance!r}")
+
+    @property
+    def record_every(self) -> int:
+        return self.every or max(1, self.steps // 10)
+
+    def train_config(self, seed: int) -> TrainConfig:
+        """How every cell trains; ``seed`` orders its batches (the model's seed is its own)."""
+        return TrainConfig(
+            steps=self.steps,
+            lr=self.lr,
+            optimizer=self.optimizer,
+            batch_size=self.batch_size,
+            seed=seed,
+            every=self.record_every,
+        )
+
+    def load_task(self) -> Task:
+        """The task every cell trains on, with the comparison's split seed."""
+        return load_task(self.task, self.task_seed)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["depths"] = list(self.depths)
+        data["families"] = list(self.families)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CompareSettings:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for key in ("depths", "families"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+
+def _check_int(name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise CompareError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+QUICK_TOLERANCE = 0.25
+"""How far under the budget the quick comparison lets a model fall. At 32 hidden layers one width
+step moves an FC net from 637 to 951 parameters (4 to 5 units), so no budget small enough for FC
+to collapse fits FC, LCW and Han within 5%; the quick comparison admits 25% and prints every
+exact count. A comparison that names its budget or depths keeps the 5% rule."""
+
+QUICK = CompareSettings(tolerance=QUICK_TOLERANCE)
+"""The quick comparison ``variability compare`` runs without arguments: FC, LCW and Han at 800
+parameters, depths 2, 8 and 32, 3 seeds, 500 steps."""
+
+
+__all__ = ["QUICK", "QUICK_TOLERANCE", "CompareError", "CompareSettings"]
