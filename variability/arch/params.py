@@ -161,6 +161,7 @@ def solve_width(
             nearest_budget=nearest,
             width=None,
             count=None,
+            above_count=count_above,
         )
     # Width w serves every budget P with |count(w) - P| <= tolerance P: from count(w) / (1 + tol)
     # (from count(w) itself when at_most) up to count(w) / (1 - tol). P lies in the gap between
@@ -180,6 +181,7 @@ def solve_width(
         nearest_budget=nearest,
         width=below,
         count=count_below,
+        above_count=count_above,
     )
 
 

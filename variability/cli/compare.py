@@ -89,7 +89,7 @@ def compare(
     params: Annotated[
         int | None,
         typer.Option(
-            help="Parameter budget: each model takes the largest width within it.",
+            help="Parameter budget: each model takes the width whose count is nearest to it.",
             show_default=str(DEFAULT.params),
         ),
     ] = None,
@@ -115,7 +115,7 @@ def compare(
     tolerance: Annotated[
         float | None,
         typer.Option(
-            help="How far under the budget a model may fall before the budget is refused: "
+            help="How far from the budget a model's count may be before the budget is refused: "
             f"5% (equal parameter counts), or {QUICK.tolerance:.0%} in the quick comparison "
             "(neither --params nor --depths given).",
             show_default=f"{DEFAULT_TOLERANCE:g}, or {QUICK.tolerance:g} in the quick comparison",
@@ -248,7 +248,7 @@ def _announce(
     )
     if settings.tolerance != DEFAULT_TOLERANCE:
         line += (
-            f"; models may fall up to {settings.tolerance:.0%} under the budget "
+            f"; models may be up to {settings.tolerance:.0%} away from the budget "
             "(every exact count is in the report)"
         )
     if before:
