@@ -1,10 +1,10 @@
 """A tiny comparison, run once through the command line and shared by the tests that only read it.
 
 At 640 parameters on the checkerboard, depth 32 gives FC-ReLU 4 units per layer (637 parameters)
-and Han 10 (661); depth 2 gives 23 (645) and 106 (637, a tie with 107: the narrower) units: every
-count within the default 5% of the budget, on either side. Training is 4 steps: the tests are about initialisation, the
-files and the report, not about accuracy. (LCW is in the report's browser test,
-tests/reports/test_comparison_report.py.)
+and Han 10 (661); depth 2 gives 23 (645) and 106 (637, a tie with 107: the narrower) units:
+every count within the default 5% of the budget, on either side. Training is 4 steps: the tests
+are about initialisation, the files and the report, not about accuracy. (LCW is in the report's
+browser test, tests/reports/test_comparison_report.py.)
 """
 
 from __future__ import annotations
