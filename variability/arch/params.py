@@ -139,7 +139,9 @@ def solve_width(
     above = narrowest if below is None else below + 1
     count_above = param_count(family, d_in, d_out, depth, above, dense)
     count_below = None if below is None else param_count(family, d_in, d_out, depth, below, dense)
-    candidates = [] if count_below is None else [(params - count_below, below)]
+    candidates: list[tuple[int, int]] = []
+    if below is not None and count_below is not None:
+        candidates.append((params - count_below, below))
     if not at_most:
         candidates.append((count_above - params, above))
     fits = [(gap, width) for gap, width in candidates if gap <= tolerance * params]
