@@ -202,3 +202,35 @@ def test_report_refuses_a_comparison_with_no_finished_model(tiny_copy):
     (tiny_copy / "results.jsonl").write_text("")
     run = invoke("report", tiny_copy)
     assert_one_line_error(run, "no finished model yet")
+
+
+def test_the_papers_protocol_and_the_published_layout(tmp_path):
+    """HanNet 20 x 30 in the published layout is 3,032 parameters with the paper's two outputs
+    (90 + 930 + 17 x 60 + 930 + 62); each cell trains by the paper's protocol."""
+    out = tmp_path / "paper"
+    run = invoke(
+        "compare", "--protocol", "paper", "--han-layout", "published", "--params", "3032",
+        "--depths", "20", "--families", "han", "--seeds", "1", "--steps", "6", "--every", "3",
+        "--out", out,
+    )  # fmt: skip
+    assert run.exit_code == 0, (run.stderr, run.exception)
+    settings = json.loads((out / "compare.json").read_text())["settings"]
+    assert (settings["protocol"], settings["han_layout"]) == ("paper", "published")
+    assert (settings["optimizer"], settings["lr"], settings["batch_size"]) == ("sgd", 0.05, 100)
+    assert settings["steps"] == 6  # given explicitly: wins over the protocol's 40,000
+    (record,) = read_results(out)
+    assert (record["width"], record["params"]) == (30, 90 + 930 + 17 * 60 + 930 + 62)
+    cell = json.loads((out / "cells" / record["cell"] / "run.json").read_text())
+    assert cell["model"]["spec"]["dense_layers"] == [1, 2, 20] and cell["task"]["d_out"] == 2
+    assert cell["config"]["sampling"] == "independent" and cell["config"]["momentum"] == 0.9
+    assert cell["config"]["lr_milestones"] == [0.5, 0.7, 0.9]
+
+
+def test_settings_written_before_protocols_existed_still_resume(tiny_copy):
+    """compare.json keeps the defaults of settings added later out, so a comparison started
+    before them matches the same options now and resumes without training anything."""
+    stored = json.loads((tiny_copy / "compare.json").read_text())["settings"]
+    assert "protocol" not in stored and "han_layout" not in stored
+    run = invoke("compare", *TINY, "--out", tiny_copy)
+    assert run.exit_code == 0, (run.stderr, run.exception)
+    assert "0 models trained" in run.stderr

@@ -39,12 +39,20 @@ def plan_cells(settings: CompareSettings, d_in: int, d_out: int) -> list[Cell]:
         for family in settings.families:
             try:
                 width = solve_width(
-                    family, settings.params, depth, d_in, d_out, tolerance=settings.tolerance
+                    family,
+                    settings.params,
+                    depth,
+                    d_in,
+                    d_out,
+                    tolerance=settings.tolerance,
+                    dense_layers=settings.dense_layers(family, depth),
                 )
             except BudgetError as error:
                 refused.append(error)
                 continue
-            count = count_params(build_model(family, d_in, d_out, depth, width=width, seed=0))
+            dense = settings.dense_layers(family, depth) if family == "han" else None
+            model = build_model(family, d_in, d_out, depth, width=width, seed=0, dense_layers=dense)
+            count = count_params(model)
             for seed in range(settings.seeds):
                 cells.append(Cell(family, depth, seed, width, count))
     if refused:

@@ -10,8 +10,10 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from variability.arch import DEFAULT_TOLERANCE, FAMILIES
+from variability.arch.layouts import HAN_LAYOUTS, dense_layers_for
 from variability.errors import UserError
-from variability.runs.trainer import OPTIMIZERS, TrainConfig
+from variability.runs.config import OPTIMIZERS, TrainConfig
+from variability.runs.protocol import PROTOCOLS
 from variability.tasks import Task, load_task
 
 
@@ -42,6 +44,8 @@ class CompareSettings:
     tolerance: float = DEFAULT_TOLERANCE
     every: int | None = None
     task_seed: int = 0
+    protocol: str = "default"
+    han_layout: str = "default"
 
     def __post_init__(self) -> None:
         for name in ("params", "seeds", "steps", "batch_size"):
@@ -73,14 +77,21 @@ class CompareSettings:
             raise CompareError(f"lr must be a finite number above 0, got {self.lr!r}")
         if not 0.0 <= self.tolerance < 1.0:
             raise CompareError(f"tolerance must be at least 0 and below 1, got {self.tolerance!r}")
+        if self.protocol not in PROTOCOLS:
+            raise CompareError(f"unknown protocol {self.protocol!r}; known: {', '.join(PROTOCOLS)}")
+        if self.han_layout not in HAN_LAYOUTS:
+            raise CompareError(
+                f"unknown Han layout {self.han_layout!r}; known: {', '.join(HAN_LAYOUTS)}"
+            )
 
     @property
     def record_every(self) -> int:
         return self.every or max(1, self.steps // 10)
 
     def train_config(self, seed: int) -> TrainConfig:
-        """How every cell trains; ``seed`` orders its batches (the model's seed is its own)."""
-        return TrainConfig(
+        """How every cell trains, by the protocol (runs/protocol.py) with the comparison's own
+        steps, rate, optimizer and batch size; ``seed`` orders its batches."""
+        return PROTOCOLS[self.protocol].train_config(
             steps=self.steps,
             lr=self.lr,
             optimizer=self.optimizer,
@@ -89,14 +100,26 @@ class CompareSettings:
             every=self.record_every,
         )
 
+    def dense_layers(self, family: str, depth: int) -> tuple[int, ...]:
+        """A model's dense hidden layers: the Han layout's for Han, all of them otherwise."""
+        return dense_layers_for(family, depth, self.han_layout if family == "han" else None)
+
     def load_task(self) -> Task:
-        """The task every cell trains on, with the comparison's split seed."""
-        return load_task(self.task, self.task_seed)
+        """The task every cell trains on, with the comparison's split seed (and the protocol's
+        task options: the paper's two output columns on the checkerboard)."""
+        return load_task(
+            self.task, self.task_seed, **PROTOCOLS[self.protocol].options_for(self.task)
+        )
 
     def to_json(self) -> dict[str, Any]:
+        """As stored in compare.json; settings added since (protocol, Han layout) only when they
+        are not their default, so comparisons started before still resume."""
         data = asdict(self)
         data["depths"] = list(self.depths)
         data["families"] = list(self.families)
+        for key in ("protocol", "han_layout"):
+            if data[key] == "default":
+                del data[key]
         return data
 
     @classmethod
