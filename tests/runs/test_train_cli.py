@@ -66,9 +66,10 @@ def test_resume_of_a_finished_run_trains_nothing(tmp_path):
 
 
 def test_budget_refusal_and_bad_options_are_one_line(tmp_path):
-    refused = invoke("train", "--family", "fc", "--depth", "2", "--params", "500",
+    # FC at depth 8: width 9 has 667 parameters (7.4% under 720), width 10 has 811 (12.6% over)
+    refused = invoke("train", "--family", "fc", "--depth", "8", "--params", "720",
                      "--out", tmp_path / "a")  # fmt: skip
-    assert_user_error(refused, "cannot meet a budget of 500", "Nearest feasible budget")
+    assert_user_error(refused, "cannot meet a budget of 720", "Nearest feasible budget")
     assert not (tmp_path / "a").exists()
     assert_user_error(invoke(*TINY, "--optimizer", "rmsprop", "--out", tmp_path / "b"),
                       "unknown optimizer 'rmsprop'")  # fmt: skip
