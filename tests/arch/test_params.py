@@ -63,32 +63,59 @@ def test_count_params_ignores_frozen_parameters_and_buffers():
     assert sum(b.numel() for b in model.buffers()) > 0  # LCW bases exist but are not counted
 
 
+def nearest_by_search(family, budget, depth, d_in, d_out, tolerance=0.05, at_most=False):
+    """DEFINITIONS.md's rule by brute force: the width whose count is nearest to the budget
+    (ties to the narrower), None unless within the tolerance; at_most: largest within budget."""
+    low = 2 if family == "lcw" and depth >= 2 else 1
+    best = None
+    for width in range(low, 10**7):  # stops once counts are far above the budget
+        count = definitions_formula(family, d_in, d_out, depth, width)
+        if at_most and count > budget:
+            break
+        gap = abs(count - budget)
+        if best is None or gap < best[0] or (at_most and gap <= best[0]):
+            best = (gap, width)
+        if count > 2 * budget + 100:
+            break
+    if best is None or best[0] > tolerance * budget:
+        return None
+    return best[1]
+
+
 @pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("budget", [1_000, 3_032, 10_000, 51_002, 250_000])
-@pytest.mark.parametrize("depth", [1, 2, 6, 20])
-def test_solver_gives_the_largest_width_within_budget(family, budget, depth):
+@pytest.mark.parametrize("budget", [1_000, 3_000, 3_032, 10_000, 51_002, 250_000])
+@pytest.mark.parametrize("depth", [1, 2, 6, 8, 20])
+@pytest.mark.parametrize("at_most", [False, True])
+def test_solver_takes_the_nearest_count_on_either_side(family, budget, depth, at_most):
     d_in, d_out = 2, 1
-    try:
-        width = solve_width(family, budget, depth, d_in, d_out)
-    except BudgetError as error:
-        # Refusals are only for budgets the family really cannot meet within 5%.
-        if error.width is None:
-            assert definitions_formula(family, d_in, d_out, depth, 1) > budget
-        else:
-            assert definitions_formula(family, d_in, d_out, depth, error.width) < 0.95 * budget
-            assert definitions_formula(family, d_in, d_out, depth, error.width + 1) > budget
+    expected = nearest_by_search(family, budget, depth, d_in, d_out, at_most=at_most)
+    if expected is None:
+        with pytest.raises(BudgetError) as caught:
+            solve_width(family, budget, depth, d_in, d_out, at_most=at_most)
+        nearest = caught.value.nearest_budget  # the budget it names is one the rule accepts
+        assert nearest_by_search(family, nearest, depth, d_in, d_out, at_most=at_most) is not None
         return
-    assert definitions_formula(family, d_in, d_out, depth, width) <= budget
-    assert definitions_formula(family, d_in, d_out, depth, width + 1) > budget
-    assert definitions_formula(family, d_in, d_out, depth, width) >= 0.95 * budget
+    assert solve_width(family, budget, depth, d_in, d_out, at_most=at_most) == expected
 
 
 def test_solver_hand_example():
-    # FC depth 6 on 2-D input, one output: width 99 has 49,897 and width 100 has 50,901.
-    assert solve_width("fc", 51_002, 6, 2, 1) == 100
-    assert solve_width("fc", 50_901, 6, 2, 1) == 100
-    assert solve_width("fc", 50_900, 6, 2, 1) == 99
-    assert solve_widths(50_000, 6, 2, 1) == {"fc": 99, "lcw": 99, "han": 3571}
+    # FC depth 6 on 2-D input, one output: width 99 has 49,897, 100 has 50,901, 101 has 51,915.
+    assert solve_width("fc", 51_002, 6, 2, 1) == 100  # 101 under against 913 over
+    assert solve_width("fc", 50_900, 6, 2, 1) == 100  # 1 over beats 1,003 under
+    assert solve_width("fc", 50_900, 6, 2, 1, at_most=True) == 99
+    assert solve_width("fc", 50_399, 6, 2, 1) == 99  # 502 under against 502 over: a tie, narrower
+    # LCW 100 (50,401: 401 over) beats 99 (49,402: 598 under); Han: 14 w + 1.
+    assert solve_widths(50_000, 6, 2, 1) == {"fc": 99, "lcw": 100, "han": 3571}
+
+
+def test_a_budget_met_from_above():
+    """FC at depth 8 and 3,000 parameters: width 20 has 3,021 (0.7% over), width 19 2,737
+    (8.8% under). The nearest count is above the budget, and within 5% of it."""
+    assert definitions_formula("fc", 2, 1, 8, 20) == 3_021
+    assert definitions_formula("fc", 2, 1, 8, 19) == 2_737
+    assert solve_width("fc", 3_000, 8, 2, 1) == 20
+    with pytest.raises(BudgetError):
+        solve_width("fc", 3_000, 8, 2, 1, at_most=True)
 
 
 def test_budget_below_the_narrowest_model():
@@ -96,13 +123,16 @@ def test_budget_below_the_narrowest_model():
         solve_width("fc", 10, 6, 2, 1)
     error = caught.value
     assert error.family == "fc" and error.depth == 6 and error.budget == 10
+    # the narrowest model has 15 parameters: within 5% of budgets from ceil(15 / 1.05) = 15
     assert error.nearest_budget == definitions_formula("fc", 2, 1, 6, 1) == 15
     message = str(error)
     assert "fc" in message and "depth 6" in message and "10" in message and "15" in message
+    assert solve_width("fc", 15, 6, 2, 1) == 1
 
 
 def test_budget_not_met_within_five_percent():
-    # LCW at depth 20: width 12 has 2,785 and width 13 has 3,264; 3,032 is 8.1% above 2,785.
+    # LCW at depth 20: width 12 has 2,785 and width 13 has 3,264; 3,032 is 8.1% above 2,785
+    # and 7.7% below 3,264.
     assert definitions_formula("lcw", 2, 1, 20, 12) == 2_785
     assert definitions_formula("lcw", 2, 1, 20, 13) == 3_264
     with pytest.raises(BudgetError) as caught:
@@ -110,28 +140,31 @@ def test_budget_not_met_within_five_percent():
     error = caught.value
     assert (error.family, error.depth, error.budget) == ("lcw", 20, 3_032)
     assert (error.width, error.count) == (12, 2_785)
-    # Feasible near 3,032: up to floor(2,785 / 0.95) = 2,931 (width 12), or 3,264 (width 13).
-    assert error.nearest_budget == 2_931
+    # Width 12 serves budgets up to floor(2,785 / 0.95) = 2,931; width 13 from
+    # ceil(3,264 / 1.05) = 3,109. 3,109 is 77 away, 2,931 is 101.
+    assert error.nearest_budget == 3_109
     message = str(error)
-    for fragment in ("lcw", "depth 20", "3,032", "2,931", "3,264", "5%"):
+    for fragment in ("lcw", "depth 20", "3,032", "2,931", "3,109", "3,264", "5%"):
         assert fragment in message
-    # The nearest budget it names is accepted.
-    assert solve_width("lcw", error.nearest_budget, 20, 2, 1) == 12
+    assert solve_width("lcw", 3_109, 20, 2, 1) == 13
+    assert solve_width("lcw", 2_931, 20, 2, 1) == 12
 
 
-def test_nearest_budget_can_be_above():
-    # FC depth 20: width 12 has 3,013 (feasible up to floor(3,013 / 0.95) = 3,171); width 13 has
-    # 3,511. 3,450 is 279 above 3,171 and 61 below 3,511.
+def test_nearest_budget_from_below_only():
+    # at_most: width 12 of FC depth 20 (3,013) serves up to floor(3,013 / 0.95) = 3,171; width 13
+    # (3,511) from 3,511. 3,450 is 279 above 3,171 and 61 below 3,511.
     assert definitions_formula("fc", 2, 1, 20, 12) == 3_013
     assert definitions_formula("fc", 2, 1, 20, 13) == 3_511
     with pytest.raises(BudgetError) as caught:
-        solve_width("fc", 3_450, 20, 2, 1)
+        solve_width("fc", 3_450, 20, 2, 1, at_most=True)
     assert caught.value.nearest_budget == 3_511
-    assert solve_width("fc", 3_511, 20, 2, 1) == 13
+    assert solve_width("fc", 3_511, 20, 2, 1, at_most=True) == 13
+    assert solve_width("fc", 3_450, 20, 2, 1) == 13  # 1.8% over: the nearest, within 5%
 
 
 def test_tolerance_is_an_option():
-    assert solve_width("lcw", 3_032, 20, 2, 1, tolerance=0.1) == 12
+    assert solve_width("lcw", 3_032, 20, 2, 1, tolerance=0.1) == 13  # 7.7% over, nearer than 12
+    assert solve_width("lcw", 3_032, 20, 2, 1, tolerance=0.1, at_most=True) == 12
 
 
 def test_solve_widths_names_the_family_that_fails():

@@ -22,12 +22,12 @@ def snapshot(folder):
 
 def test_a_finished_comparison_prints_its_table_and_writes_every_file(tiny_comparison):
     out, run = tiny_comparison
-    assert f"{TINY_CELLS} models (FC, Han at depths 2,32, 3 seeds) at 800 parameters" in run.stderr
+    assert f"{TINY_CELLS} models (FC, Han at depths 2,32, 3 seeds) at 640 parameters" in run.stderr
     row = re.compile(r"^ *(FC|Han) +(\d+) +(\d+) +([\d,]+) +(\S+) +(\d of \d) +(\S+ ± \S+) ")
     rows = {m.groups()[:6] for m in map(row.match, run.stdout.splitlines()) if m}
     assert len(rows) == 4, run.stdout  # one line per family and depth, none wrapped
     assert ("FC", "32", "4", "637", "0", "3 of 3") in rows
-    assert next(r for r in rows if r[:2] == ("Han", "32"))[:4] == ("Han", "32", "12", "793")
+    assert next(r for r in rows if r[:2] == ("Han", "32"))[:4] == ("Han", "32", "10", "661")
     assert "FC collapsed to a constant at initialisation in 3 of 3 seeds at depth 32." in run.stdout
     assert "Han did not collapse at initialisation at any depth (2, 32)." in run.stdout
     assert run.stdout.rstrip().endswith(f"report: {out / 'report' / 'index.html'}")
@@ -37,13 +37,12 @@ def test_a_finished_comparison_prints_its_table_and_writes_every_file(tiny_compa
     assert len(set(names)) == len(names) == TINY_CELLS
     stored = json.loads((out / "compare.json").read_text())
     expected = CompareSettings(
-        params=800,
+        params=640,
         depths=(2, 32),
         families=("fc", "han"),
         steps=4,
         every=2,
         batch_size=64,
-        tolerance=0.25,
     )
     assert stored["settings"] == expected.to_json()
     for name in names:
@@ -97,7 +96,8 @@ def test_fresh_starts_the_folder_over_with_the_new_settings(tiny_copy):
 
 def test_a_budget_a_family_cannot_fit_is_refused_before_anything_runs(tmp_path):
     """Depth 64 at width 1: 3 + 63 * 2 + 2 = 131 parameters for FC, 3 + 2 * 63 + 2 = 131 for
-    Han, over a budget of 100; depth 2 fits both (FC width 7: 85, Han width 16: 97)."""
+    Han, 31% over a budget of 100 (budgets from ceil(131 / 1.25) = 105 would admit them); depth
+    2 fits both (FC width 8: 105, Han width 16: 97)."""
     out = tmp_path / "never"
     run = invoke(
         "compare", "--params", "100", "--depths", "2,64", "--families", "fc,han",
@@ -105,8 +105,8 @@ def test_a_budget_a_family_cannot_fit_is_refused_before_anything_runs(tmp_path):
     )  # fmt: skip
     assert_one_line_error(
         run,
-        "fc at depth 64: even its narrowest model has more than 100 parameters; "
-        "nearest feasible budget 131",
+        "fc at depth 64: even its narrowest model has 131 (31.0% over); "
+        "nearest feasible budget 105",
         "han at depth 64",
     )
     assert "depth 2:" not in run.stderr
@@ -114,20 +114,21 @@ def test_a_budget_a_family_cannot_fit_is_refused_before_anything_runs(tmp_path):
 
 
 def test_a_budget_missed_by_more_than_the_tolerance_names_the_nearest_one(tmp_path):
-    """FC at depth 8: width 19 has 3*19 + 7*(19*19+19) + 20 = 2,737 parameters, 8.8% under 3,000
-    (outside 5%); width 20 has 3,021. Width 19 would fit budgets up to 2737/0.95 = 2,881, so
-    the nearest feasible budget is 3,021 (21 away, against 119)."""
+    """FC at depth 8: width 10 has 3*10 + 7*(10*10+10) + 11 = 811 parameters, 9.9% under 900,
+    and width 11 has 969, 7.7% over (both outside 5%). Width 10 serves budgets up to
+    floor(811 / 0.95) = 853, width 11 from ceil(969 / 1.05) = 923: the nearest is 923 (23 away,
+    against 47)."""
     out = tmp_path / "never"
     run = invoke(
-        "compare", "--params", "3000", "--depths", "8", "--families", "fc",
+        "compare", "--params", "900", "--depths", "8", "--families", "fc",
         "--tolerance", "0.05", "--out", out,
     )  # fmt: skip
     assert_one_line_error(
         run,
-        "within 5% of 3,000 parameters",
-        "fc at depth 8: the largest model within 3,000 parameters has 2,737 (8.8% under); "
-        "nearest feasible budget 3,021",
-        "--tolerance 0.1",
+        "within 5% of 900 parameters",
+        "fc at depth 8: the nearest models have 811 (9.9% under) and 969 (7.7% over); "
+        "nearest feasible budget 923",
+        "--tolerance 0.09",
     )
     assert not out.exists()
 
@@ -162,23 +163,23 @@ def test_help_shows_the_defaults_of_the_quick_comparison():
 
 def test_the_quick_comparison_alone_relaxes_the_five_percent_rule():
     """No --params and no --depths: the quick comparison, 25%. Naming either keeps 5%."""
-    assert budget_options(None, None, None) == (800, (2, 8, 32), 0.25)
+    assert budget_options(None, None, None) == (640, (2, 8, 32), 0.25)
     assert budget_options(3000, None, None) == (3000, (2, 8, 32), 0.05)
-    assert budget_options(None, "2,4", None) == (800, (2, 4), 0.05)
-    assert budget_options(None, None, 0.1) == (800, (2, 8, 32), 0.1)
+    assert budget_options(None, "2,4", None) == (640, (2, 4), 0.05)
+    assert budget_options(None, None, 0.1) == (640, (2, 8, 32), 0.1)
     assert CompareSettings().tolerance == 0.05 and QUICK.tolerance == 0.25
 
 
 def test_a_named_budget_is_refused_outside_five_percent_by_default(tmp_path):
-    """FC at depth 2 within 800: width 25 has (2+1)*25 + (25*25 + 25) + (25+1)*1 = 751 parameters,
-    6.1% under 800, so the 5% rule refuses it unless --tolerance is given."""
+    """FC at depth 8 near 720: width 9 has 3*9 + 7*(9*9 + 9) + 10 = 667 parameters (7.4% under)
+    and width 10 has 811 (12.6% over), so the 5% rule refuses it unless --tolerance is given."""
     out = tmp_path / "never"
-    run = invoke("compare", "--params", "800", "--depths", "2", "--families", "fc", "--out", out)
+    run = invoke("compare", "--params", "720", "--depths", "8", "--families", "fc", "--out", out)
     assert_one_line_error(
         run,
-        "within 5% of 800 parameters",
-        "fc at depth 2: the largest model within 800 parameters has 751 (6.1% under)",
-        "--tolerance 0.07",
+        "within 5% of 720 parameters",
+        "fc at depth 8: the nearest models have 667 (7.4% under) and 811 (12.6% over)",
+        "--tolerance 0.08",
     )
     assert not out.exists()
 
@@ -193,7 +194,7 @@ def test_report_draws_a_comparison_folder_from_the_models_finished_so_far(tiny_c
     assert f"{TINY_CELLS - 3} of {TINY_CELLS} models finished" in run.stderr
     assert run.stdout.strip() == str(out / "index.html")
     page = (out / "index.html").read_text()
-    assert "637" in page and "793" in page  # FC and Han at depth 32: exact counts in the table
+    assert "637" in page and "661" in page  # FC and Han at depth 32: exact counts in the table
     assert (out / "variability_and_c2c.png").stat().st_size > 0
 
 
@@ -201,3 +202,35 @@ def test_report_refuses_a_comparison_with_no_finished_model(tiny_copy):
     (tiny_copy / "results.jsonl").write_text("")
     run = invoke("report", tiny_copy)
     assert_one_line_error(run, "no finished model yet")
+
+
+def test_the_papers_protocol_and_the_published_layout(tmp_path):
+    """HanNet 20 x 30 in the published layout is 3,032 parameters with the paper's two outputs
+    (90 + 930 + 17 x 60 + 930 + 62); each cell trains by the paper's protocol."""
+    out = tmp_path / "paper"
+    run = invoke(
+        "compare", "--protocol", "paper", "--han-layout", "published", "--params", "3032",
+        "--depths", "20", "--families", "han", "--seeds", "1", "--steps", "6", "--every", "3",
+        "--out", out,
+    )  # fmt: skip
+    assert run.exit_code == 0, (run.stderr, run.exception)
+    settings = json.loads((out / "compare.json").read_text())["settings"]
+    assert (settings["protocol"], settings["han_layout"]) == ("paper", "published")
+    assert (settings["optimizer"], settings["lr"], settings["batch_size"]) == ("sgd", 0.05, 100)
+    assert settings["steps"] == 6  # given explicitly: wins over the protocol's 40,000
+    (record,) = read_results(out)
+    assert (record["width"], record["params"]) == (30, 90 + 930 + 17 * 60 + 930 + 62)
+    cell = json.loads((out / "cells" / record["cell"] / "run.json").read_text())
+    assert cell["model"]["spec"]["dense_layers"] == [1, 2, 20] and cell["task"]["d_out"] == 2
+    assert cell["config"]["sampling"] == "independent" and cell["config"]["momentum"] == 0.9
+    assert cell["config"]["lr_milestones"] == [0.5, 0.7, 0.9]
+
+
+def test_settings_written_before_protocols_existed_still_resume(tiny_copy):
+    """compare.json keeps the defaults of settings added later out, so a comparison started
+    before them matches the same options now and resumes without training anything."""
+    stored = json.loads((tiny_copy / "compare.json").read_text())["settings"]
+    assert "protocol" not in stored and "han_layout" not in stored
+    run = invoke("compare", *TINY, "--out", tiny_copy)
+    assert run.exit_code == 0, (run.stderr, run.exception)
+    assert "0 models trained" in run.stderr

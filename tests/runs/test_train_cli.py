@@ -66,9 +66,10 @@ def test_resume_of_a_finished_run_trains_nothing(tmp_path):
 
 
 def test_budget_refusal_and_bad_options_are_one_line(tmp_path):
-    refused = invoke("train", "--family", "fc", "--depth", "2", "--params", "500",
+    # FC at depth 8: width 9 has 667 parameters (7.4% under 720), width 10 has 811 (12.6% over)
+    refused = invoke("train", "--family", "fc", "--depth", "8", "--params", "720",
                      "--out", tmp_path / "a")  # fmt: skip
-    assert_user_error(refused, "cannot meet a budget of 500", "Nearest feasible budget")
+    assert_user_error(refused, "cannot meet a budget of 720", "Nearest feasible budget")
     assert not (tmp_path / "a").exists()
     assert_user_error(invoke(*TINY, "--optimizer", "rmsprop", "--out", tmp_path / "b"),
                       "unknown optimizer 'rmsprop'")  # fmt: skip
@@ -115,3 +116,27 @@ def test_disk_full_mid_run_ends_in_a_clear_message_and_keeps_earlier_records(tmp
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert len(records) == len(lines) > 0  # every line written before the failure parses
     assert not (out / "result.json").exists()
+
+
+def test_the_papers_protocol_and_the_published_hannet_from_the_command_line(tmp_path):
+    out = tmp_path / "hannet"
+    result = invoke(
+        "train", "--family", "han", "--depth", "20", "--width", "30", "--han-layout",
+        "published", "--init", "torch-orthogonal", "--protocol", "paper", "--steps", "30",
+        "--val-fraction", "0", "--every", "10", "--out", out, "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "3,032 parameters" in result.stdout and "no validation split" in result.stdout
+    run = json.loads((out / "run.json").read_text())
+    config, spec = run["config"], run["model"]["spec"]
+    assert (config["optimizer"], config["momentum"], config["batch_size"]) == ("sgd", 0.9, 100)
+    assert config["lr_milestones"] == [0.5, 0.7, 0.9] and config["sampling"] == "independent"
+    assert config["steps"] == 30 and config["lr"] == 0.05  # explicit --steps wins
+    assert spec["dense_layers"] == [1, 2, 20] and spec["init"] == "torch-orthogonal"
+    assert run["task"]["sizes"] == {"train": 1640, "val": 0, "test": 4921}
+    assert run["task"]["d_out"] == 2
+
+
+def test_a_han_layout_needs_the_han_family(tmp_path):
+    result = invoke(*TINY, "--han-layout", "published", "--out", tmp_path / "x")
+    assert_user_error(result, "--family han")

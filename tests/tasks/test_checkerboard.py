@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from variability.tasks import TaskError, checkerboard_labels, load_checkerboard, load_task
+from variability.tasks import TaskError, accuracy, checkerboard_labels, load_checkerboard, load_task
 
 
 def label(i: int, j: int) -> int:
@@ -116,3 +116,44 @@ def test_options():
     assert task.sizes() == {"train": 2_952, "val": 328, "test": 3_281}
     with pytest.raises(TaskError, match="strictly between 0 and 1"):
         load_checkerboard(train_fraction=1.5)
+
+
+def test_the_han_papers_split_has_no_validation_set():
+    """25% of the grid trains (1,640 points), 75% tests (4,921); nothing held out besides."""
+    task = load_checkerboard(seed=3, val_fraction=0)
+    assert task.sizes() == {"train": 1640, "val": 0, "test": 4921}
+    assert not task.has_validation and load_checkerboard(seed=3).has_validation
+    train, test = set(task.indices["train"].tolist()), set(task.indices["test"].tolist())
+    assert not train & test and len(train | test) == 6561
+    # the training part is the same rows as with a validation split, before that split is drawn
+    with_val = load_checkerboard(seed=3)
+    held = set(with_val.indices["train"].tolist()) | set(with_val.indices["val"].tolist())
+    assert held == train
+
+
+def test_duplicated_targets_have_identical_columns():
+    task = load_checkerboard(seed=0, outputs=2)
+    assert task.d_out == 2 and task.y_train.shape == (1312, 2)
+    assert torch.equal(task.y_train[:, 0], task.y_train[:, 1])
+    assert torch.equal(task.y_test[:, 0], load_checkerboard(seed=0).y_test[:, 0])
+
+
+def test_duplicated_target_accuracy_thresholds_the_mean_of_the_two_outputs():
+    targets = torch.tensor([[1.0, 1.0], [0.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+    outputs = torch.tensor(
+        [
+            [0.9, 0.3],  # mean 0.6 > 0.5: class 1, right (one column alone would say 0)
+            [0.2, 0.7],  # mean 0.45: class 0, right
+            [0.4, 0.5],  # mean 0.45: class 0, wrong
+            [0.8, 0.4],  # mean 0.6: class 1, wrong
+        ]
+    )
+    assert accuracy(outputs, targets) == pytest.approx(0.5)
+    task = load_checkerboard(seed=0, outputs=2)
+    assert task.score(task.y_test * 0.8 + 0.1, task.y_test) == 1.0
+
+
+@pytest.mark.parametrize("options", [{"val_fraction": -0.1}, {"val_fraction": 1.0}, {"outputs": 0}])
+def test_bad_options_are_refused(options):
+    with pytest.raises(TaskError):
+        load_checkerboard(**options)

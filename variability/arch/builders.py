@@ -4,7 +4,9 @@ Module names are readable and in depth order, so a probe site's name says its de
 
 - FC:  ``linear1, act1, linear2, act2, ..., linearL, actL, out``
 - LCW: ``linear1, act1, lcw2, act2, ..., lcwL, actL, out`` (``lcwK`` an LCWLinear)
-- Han: ``linear1, act1, han2, ..., hanL, out`` (``act1`` is Abs; each ``hanK`` applies its own abs)
+- Han: ``linear1, act1, han2, ..., hanL, out`` (``act1`` is Abs; each ``hanK`` applies its own abs);
+  in other layouts (layouts.py) every dense hidden layer K is ``linearK, actK``, as in FC:
+  ``linear1, act1, linear2, act2, han3, ..., han19, linear20, act20, out`` for "published".
 
 Layer number K is the hidden layer's index, 1..L.
 """
@@ -12,6 +14,7 @@ Layer number K is the hidden layer's index, 1..L.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -23,10 +26,11 @@ from variability.arch.init import (
     ACTIVATIONS,
     INITS,
     activation_gain,
-    kaiming_normal_,
+    init_linear_,
     make_activation,
     orthogonal_,
 )
+from variability.arch.layouts import DEFAULT_DENSE, Layout, dense_layers_for
 from variability.arch.lcw import LCWLinear
 from variability.arch.params import check_family, check_size, min_width, solve_width
 
@@ -36,6 +40,8 @@ DEFAULT_ACTIVATION: dict[str, str] = {"fc": "relu", "lcw": "sigmoid", "han": "ab
 DEFAULT_INIT: dict[str, str] = {"fc": "kaiming", "lcw": "kaiming", "han": "orthogonal"}
 
 SPEC_KEYS = ("family", "d_in", "d_out", "depth", "width", "activation", "init", "seed")
+OPTIONAL_SPEC_KEYS = ("dense_layers",)
+"""Stored only when not the default, so older specs rebuild the same model."""
 
 
 class Network(nn.Sequential):
@@ -53,12 +59,19 @@ class Network(nn.Sequential):
     def family(self) -> str:
         return str(self.spec["family"])
 
+    @property
+    def dense_layers(self) -> tuple[int, ...]:
+        """The hidden layers that are ``Linear`` + activation (all of them outside Han nets)."""
+        depth = int(self.spec["depth"])
+        if self.family != "han":
+            return tuple(range(1, depth + 1))
+        return tuple(self.spec.get("dense_layers", DEFAULT_DENSE))
+
     def hidden_sites(self) -> list[str]:
         """Names of the modules whose outputs are the hidden layers, in depth order."""
+        dense = set(self.dense_layers)
         depth = int(self.spec["depth"])
-        if self.family == "han":
-            return ["act1"] + [f"han{k}" for k in range(2, depth + 1)]
-        return [f"act{k}" for k in range(1, depth + 1)]
+        return [f"act{k}" if k in dense else f"han{k}" for k in range(1, depth + 1)]
 
 
 def build_model(
@@ -71,14 +84,19 @@ def build_model(
     activation: str | None = None,
     init: str | None = None,
     seed: int | None = None,
+    layout: Layout = None,
+    dense_layers: Sequence[int] | None = None,
 ) -> Network:
     """Build a model of ``family`` ("fc", "lcw", "han") with ``depth`` hidden layers.
 
     Give either ``width`` or a parameter budget ``params`` (the solver then picks the largest
     width within budget, see ``solve_width``). Defaults per family: FC ReLU with Kaiming-normal
     weights; LCW sigmoid with the LCW rule (Kaiming-scale rows, mean removed); Han abs with
-    orthogonal Linear layers. ``seed=None`` draws a seed from torch's global generator and records
-    it, so the returned ``spec`` always rebuilds the same weights.
+    orthogonal Linear layers. ``init`` "torch-kaiming" / "torch-orthogonal" initialise every
+    Linear layer as PyTorch's own functions do (see init.py). ``layout`` (Han only): "default",
+    "published" or the dense hidden layers, e.g. ``(1, 2, 20)``; ``dense_layers`` is the same as
+    a tuple (what specs store). ``seed=None`` draws a seed from torch's global generator and
+    records it, so the returned ``spec`` always rebuilds the same weights.
     """
     family = check_family(str(family).lower())
     d_in, d_out = check_size("d_in", d_in), check_size("d_out", d_out)
@@ -87,8 +105,13 @@ def build_model(
         raise SpecError("build_model needs a width or a parameter budget (params=...)")
     if width is not None and params is not None:
         raise SpecError("give build_model a width or a parameter budget, not both")
+    if layout is not None and dense_layers is not None:
+        raise SpecError("give build_model a layout or dense_layers, not both")
+    dense = dense_layers_for(family, depth, dense_layers if layout is None else layout)
     if width is None:
-        width = solve_width(family, check_size("params", params), depth, d_in, d_out)
+        width = solve_width(
+            family, check_size("params", params), depth, d_in, d_out, dense_layers=dense
+        )
     width = check_size("width", width, min_width(family, depth))
 
     activation = DEFAULT_ACTIVATION[family] if activation is None else str(activation)
@@ -115,6 +138,8 @@ def build_model(
         "init": init,
         "seed": seed,
     }
+    if dense != DEFAULT_DENSE:
+        spec["dense_layers"] = list(dense)
     generator = torch.Generator().manual_seed(seed)
     gain = activation_gain(activation)
     layers: OrderedDict[str, nn.Module] = OrderedDict()
@@ -122,24 +147,19 @@ def build_model(
     def linear(fan_in: int, fan_out: int, layer_gain: float) -> nn.Linear:
         # Built on the meta device and materialised here, so nothing touches the global RNG.
         layer = nn.Linear(fan_in, fan_out, device="meta").to_empty(device="cpu")
-        if init == "kaiming":
-            kaiming_normal_(layer.weight, layer_gain, generator)
-        else:
-            orthogonal_(layer.weight, layer_gain, generator)
-        with torch.no_grad():
-            layer.bias.zero_()
+        init_linear_(layer, init, layer_gain, generator)
         return layer
 
     # The first layer sees the data, not a nonlinearity's output: gain 1 (He et al.'s own rule).
     layers["linear1"] = linear(d_in, width, 1.0)
     layers["act1"] = make_activation(activation)
     for k in range(2, depth + 1):
-        if family == "fc":
+        if family == "fc" or (family == "han" and k in dense):
             layers[f"linear{k}"] = linear(width, width, gain)
             layers[f"act{k}"] = make_activation(activation)
         elif family == "lcw":
             lcw = LCWLinear(width, width, gain=gain, generator=generator)
-            if init == "orthogonal":
+            if init in ("orthogonal", "torch-orthogonal"):
                 orthogonal_(lcw.v, gain, generator)
             layers[f"lcw{k}"] = lcw
             layers[f"act{k}"] = make_activation(activation)
@@ -154,7 +174,7 @@ def rebuild(spec: dict[str, Any]) -> Network:
     if not isinstance(spec, dict):
         raise SpecError(f"a model spec is a dict, got {type(spec).__name__}")
     missing = [k for k in SPEC_KEYS if k not in spec]
-    extra = [k for k in spec if k not in SPEC_KEYS]
+    extra = [k for k in spec if k not in SPEC_KEYS + OPTIONAL_SPEC_KEYS]
     if missing or extra:
         parts = []
         if missing:

@@ -29,8 +29,9 @@ class BudgetError(VariabilityError):
     """A parameter budget that a family cannot meet, at this depth, within the tolerance.
 
     Attributes: ``family``, ``depth``, ``budget``, ``nearest_budget`` (the feasible budget closest
-    to the one asked for), and ``width`` / ``count`` (the largest model within budget, or None if
-    even the narrowest model exceeds it).
+    to the one asked for), ``width`` / ``count`` (the largest model within budget, or None if
+    even the narrowest model exceeds it) and ``above_count`` (the count of the next width up,
+    the narrowest model's when ``count`` is None).
     """
 
     def __init__(
@@ -43,6 +44,7 @@ class BudgetError(VariabilityError):
         nearest_budget: int,
         width: int | None,
         count: int | None,
+        above_count: int | None = None,
     ) -> None:
         super().__init__(message)
         self.family = family
@@ -51,6 +53,7 @@ class BudgetError(VariabilityError):
         self.nearest_budget = nearest_budget
         self.width = width
         self.count = count
+        self.above_count = above_count
 
 
 class ModelFileError(VariabilityError):

@@ -20,6 +20,7 @@ __all__ = [
     "ACTIVATIONS",
     "INITS",
     "activation_gain",
+    "init_linear_",
     "kaiming_normal_",
     "make_activation",
     "orthogonal_",
@@ -44,8 +45,17 @@ _GAINS: dict[str, float] = {
     "tanh": 1.0,
 }
 
-INITS = ("kaiming", "orthogonal")
-"""Weight initialisations of the Linear (and LCW) layers; Han layers always use their own."""
+INITS = ("kaiming", "orthogonal", "torch-kaiming", "torch-orthogonal")
+"""Weight initialisations of the Linear (and LCW) layers; Han layers always use their own.
+
+- "kaiming", "orthogonal" (ours): weights at the layer's gain (1 for the first layer, which sees
+  the data; ``activation_gain`` after a nonlinearity), zero biases.
+- "torch-kaiming", "torch-orthogonal": every Linear layer as PyTorch's own functions with their
+  default arguments leave it, which is how published code often initialises (the HanNet and
+  FCNet of Yu & Zhang): ``nn.init.kaiming_normal_`` (std ``sqrt(2 / fan_in)`` on every layer,
+  the first and the last included) or ``nn.init.orthogonal_`` (gain 1), and ``nn.Linear``'s
+  default bias, uniform in ``[-1/sqrt(fan_in), 1/sqrt(fan_in)]``. LCW layers keep their own rule.
+"""
 
 
 def make_activation(name: str) -> nn.Module:
@@ -77,6 +87,31 @@ def kaiming_normal_(weight: Tensor, gain: float, generator: torch.Generator | No
     sample = torch.randn(weight.shape, generator=generator, dtype=torch.float64) * std
     with torch.no_grad():
         return weight.copy_(sample)
+
+
+def init_linear_(
+    layer: nn.Linear, init: str, gain: float, generator: torch.Generator | None
+) -> nn.Linear:
+    """Initialise ``layer`` in place by the rule ``init`` names (see INITS); ``gain`` is the
+    layer's gain under our rules (the torch-* rules use PyTorch's fixed gains instead)."""
+    if init == "kaiming":
+        kaiming_normal_(layer.weight, gain, generator)
+    elif init == "orthogonal":
+        orthogonal_(layer.weight, gain, generator)
+    elif init == "torch-kaiming":
+        kaiming_normal_(layer.weight, math.sqrt(2.0), generator)
+    elif init == "torch-orthogonal":
+        orthogonal_(layer.weight, 1.0, generator)
+    else:
+        raise ValueError(f"unknown init {init!r}; known: {', '.join(INITS)}")
+    with torch.no_grad():
+        if init.startswith("torch-"):
+            bound = 1.0 / math.sqrt(layer.weight.shape[1])
+            uniform = torch.rand(layer.bias.shape, generator=generator, dtype=torch.float64)
+            layer.bias.copy_((2.0 * uniform - 1.0) * bound)
+        else:
+            layer.bias.zero_()
+    return layer
 
 
 def orthogonal_(weight: Tensor, gain: float, generator: torch.Generator | None) -> Tensor:

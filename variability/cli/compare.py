@@ -32,6 +32,7 @@ from variability.experiments.comparison.report_data import metric_name, write_re
 from variability.experiments.jobs import usable_cores, worker_count
 from variability.reports.comparison_report import cells_frame, story, summary_table
 from variability.reports.style import family_label
+from variability.runs.protocol import Protocol, protocol_named
 from variability.tasks import task_names
 
 __all__ = ["compare"]
@@ -62,6 +63,19 @@ def _show(values: tuple[Any, ...]) -> str:
     return ",".join(map(str, values))
 
 
+DEFAULT_TRAINING: dict[str, Any] = {
+    "steps": DEFAULT.steps,
+    "lr": DEFAULT.lr,
+    "optimizer": DEFAULT.optimizer,
+    "batch_size": DEFAULT.batch_size,
+}
+
+
+def protocol_training(protocol: Protocol) -> dict[str, Any]:
+    """The comparison's training settings a protocol fixes (steps, rate, optimizer, batch)."""
+    return {key: protocol.config[key] for key in DEFAULT_TRAINING if key in protocol.config}
+
+
 def budget_options(
     params: int | None, depths: str | None, tolerance: float | None
 ) -> tuple[int, tuple[int, ...], float]:
@@ -89,7 +103,7 @@ def compare(
     params: Annotated[
         int | None,
         typer.Option(
-            help="Parameter budget: each model takes the largest width within it.",
+            help="Parameter budget: each model takes the width whose count is nearest to it.",
             show_default=str(DEFAULT.params),
         ),
     ] = None,
@@ -106,16 +120,40 @@ def compare(
     seeds: Annotated[int, typer.Option(help="Models per family and depth (seeds 0..N-1).")] = (
         DEFAULT.seeds
     ),
-    steps: Annotated[int, typer.Option(help="Training steps per model.")] = DEFAULT.steps,
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = DEFAULT.lr,
-    optimizer: Annotated[str, typer.Option(help="adam or sgd (momentum 0.9).")] = (
-        DEFAULT.optimizer
-    ),
-    batch_size: Annotated[int, typer.Option(help="Rows per training batch.")] = DEFAULT.batch_size,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="Training protocol: default, or paper (Yu & Zhang's: SGD momentum 0.9, batches "
+            "of 100 drawn per step, 40,000 steps, rate 0.05 x0.2 after 50/70/90%, two output "
+            "columns on the checkerboard). Options given explicitly win."
+        ),
+    ] = "default",
+    han_layout: Annotated[
+        str,
+        typer.Option(
+            help="Dense hidden layers of the Han networks: default (the first only) or "
+            "published (1, 2 and the last, as Yu & Zhang's HanNet)."
+        ),
+    ] = "default",
+    steps: Annotated[
+        int | None,
+        typer.Option(help="Training steps per model.", show_default=f"{DEFAULT.steps}"),
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option(help="Learning rate.", show_default=f"{DEFAULT.lr:g}")
+    ] = None,
+    optimizer: Annotated[
+        str | None,
+        typer.Option(help="adam or sgd (momentum 0.9).", show_default=DEFAULT.optimizer),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(help="Rows per training batch.", show_default=f"{DEFAULT.batch_size}"),
+    ] = None,
     tolerance: Annotated[
         float | None,
         typer.Option(
-            help="How far under the budget a model may fall before the budget is refused: "
+            help="How far from the budget a model's count may be before the budget is refused: "
             f"5% (equal parameter counts), or {QUICK.tolerance:.0%} in the quick comparison "
             "(neither --params nor --depths given).",
             show_default=f"{DEFAULT_TOLERANCE:g}, or {QUICK.tolerance:g} in the quick comparison",
@@ -158,19 +196,21 @@ def compare(
     options resumes), and the report to OUT/report/index.html.
     """
     params, depth_list, tolerance = budget_options(params, depths, tolerance)
+    training = {**DEFAULT_TRAINING, **protocol_training(protocol_named(protocol))}
+    given = {"steps": steps, "lr": lr, "optimizer": optimizer, "batch_size": batch_size}
+    training.update({key: value for key, value in given.items() if value is not None})
     settings = CompareSettings(
         task=task,
         params=params,
         depths=depth_list,
         families=parse_list("families", families),
         seeds=seeds,
-        steps=steps,
-        lr=lr,
-        optimizer=optimizer,
-        batch_size=batch_size,
         tolerance=tolerance,
         every=every,
         task_seed=task_seed,
+        protocol=protocol,
+        han_layout=han_layout,
+        **training,
     )
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
@@ -248,7 +288,7 @@ def _announce(
     )
     if settings.tolerance != DEFAULT_TOLERANCE:
         line += (
-            f"; models may fall up to {settings.tolerance:.0%} under the budget "
+            f"; models may be up to {settings.tolerance:.0%} away from the budget "
             "(every exact count is in the report)"
         )
     if before:

@@ -134,6 +134,8 @@ def print_outcome(outcome: Outcome) -> None:
     size = " (smoke size)" if outcome.smoke else ""
     console.print(f"[bold]{outcome.title}{size}[/]: {outcome.paper}", highlight=False)
     console.print(frame_table(outcome.table, outcome.table_caption))
+    for frame, caption in outcome.printed_tables:
+        console.print(frame_table(frame, caption))
     console.print(frame_table(outcome.claims, "Published claims beside ours"))
     for sentence in outcome.findings:
         console.print(f"- {sentence}", highlight=False)

@@ -7,13 +7,14 @@ from typing import Annotated, Any
 
 import typer
 
-from variability.arch import FAMILIES, build_model, count_params
+from variability.arch import FAMILIES, INITS, build_model, count_params
 from variability.cli.console import progress_bar, reports_user_errors, stderr, stdout
 from variability.devices import resolve_device
 from variability.errors import UserError
 from variability.reports.provenance import command_line
 from variability.runs.events import Event
-from variability.runs.trainer import OPTIMIZERS, TrainConfig, TrainResult
+from variability.runs.protocol import protocol_named
+from variability.runs.trainer import OPTIMIZERS, TrainResult
 from variability.runs.trainer import train as run_training
 from variability.tasks import load_task, task_names
 
@@ -44,10 +45,47 @@ def train(
         int | None, typer.Option(help="Hidden width, instead of a parameter budget.")
     ] = None,
     depth: Annotated[int, typer.Option(help="Hidden layers.")] = 20,
-    steps: Annotated[int, typer.Option(help="Training steps (optimizer updates).")] = 2000,
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 3e-3,
-    optimizer: Annotated[str, typer.Option(help="adam or sgd (SGD with momentum 0.9).")] = "adam",
-    batch_size: Annotated[int, typer.Option(help="Rows per training batch.")] = 128,
+    han_layout: Annotated[
+        str,
+        typer.Option(
+            help="Which hidden layers of a Han network are dense: default (the first only) or "
+            "published (1, 2 and the last, as Yu & Zhang's HanNet)."
+        ),
+    ] = "default",
+    init: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Weight initialisation: {', '.join(INITS)} (default: the family's own; "
+            "torch-* as PyTorch's own functions, biases included)."
+        ),
+    ] = None,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="Training protocol: default (Adam, batches of 128) or paper (Yu & Zhang's: "
+            "SGD momentum 0.9, batches of 100 drawn per step, 40,000 steps, rate x0.2 after "
+            "50/70/90%, two output columns on the checkerboard). Options given explicitly win."
+        ),
+    ] = "default",
+    val_fraction: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of the training part held out for validation (default 0.2); 0 keeps "
+            "none, as the papers did: the last checkpoint is then kept."
+        ),
+    ] = None,
+    steps: Annotated[
+        int | None, typer.Option(help="Training steps (default 2000; paper: 40,000).")
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option(help="Learning rate (default 0.003; paper: 0.05).")
+    ] = (None),
+    optimizer: Annotated[
+        str | None, typer.Option(help="adam or sgd (SGD with momentum 0.9); default adam.")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Rows per training batch (default 128; paper: 100).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the model's weights and the batch order.")] = 0,
     task_seed: Annotated[int, typer.Option(help="Seed of the task's train/val/test split.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
@@ -76,17 +114,31 @@ def train(
 
     Exit codes: 0 done; 2 bad input, refused budget or unusable run directory; 130 interrupted.
     """
-    if optimizer not in OPTIMIZERS:
+    if optimizer is not None and optimizer not in OPTIMIZERS:
         raise UserError(f"unknown optimizer {optimizer!r}; known: {', '.join(OPTIMIZERS)}")
+    if han_layout != "default" and family != "han":
+        raise UserError("--han-layout chooses the dense layers of a Han network: add --family han")
     if width is not None:
         params = None
-    the_task = load_task(task, task_seed)
+    chosen = protocol_named(protocol)
+    task_options = chosen.options_for(task)
+    if val_fraction is not None:
+        task_options["val_fraction"] = val_fraction
+    the_task = load_task(task, task_seed, **task_options)
     model = build_model(
-        family, the_task.d_in, the_task.d_out, depth, width=width, params=params, seed=seed
+        family,
+        the_task.d_in,
+        the_task.d_out,
+        depth,
+        width=width,
+        params=params,
+        seed=seed,
+        init=init,
+        layout=han_layout if family == "han" else None,
     )
     target = resolve_device(device)
     out = out or default_out(family, task, depth, params, width, seed)
-    config = TrainConfig(
+    config = chosen.train_config(
         steps=steps,
         lr=lr,
         optimizer=optimizer,
@@ -95,6 +147,7 @@ def train(
         every=every,
         eval_every=eval_every,
     )
+    steps = config.steps
     errors = stderr()
 
     def show(event: Event) -> None:
@@ -152,10 +205,9 @@ def print_result(result: TrainResult, spec: dict[str, Any], parameters: int) -> 
     collapsed = "collapsed (C2C)" if result.network_collapsed else "not collapsed"
     variability = result.output_variability
     console.print(
-        f"checkpoint of step {result.best_step} of {result.steps}, chosen on validation; "
-        f"output V {variability:.3g} on the probe set, {collapsed}"
+        f"{result.chosen}; output V {variability:.3g} on the probe set, {collapsed}"
         if variability is not None
-        else f"checkpoint of step {result.best_step} of {result.steps}, chosen on validation",
+        else result.chosen,
         highlight=False,
     )
     console.print(

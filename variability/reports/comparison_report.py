@@ -154,7 +154,7 @@ def describe(settings: Mapping[str, Any], planned: int) -> str:
         f"at a budget of {settings.get('params'):,} parameters; "
         f"{settings.get('steps'):,} steps of {settings.get('optimizer')} "
         f"(lr {settings.get('lr')}, batch {settings.get('batch_size')}); "
-        f"each model at most {float(settings.get('tolerance', 0.05)):.0%} under the budget."
+        f"each model within {float(settings.get('tolerance', 0.05)):.0%} of the budget."
     )
 
 

@@ -37,3 +37,37 @@ class BatchOrder:
             return order[offset:end]
         head = order[offset:]
         return torch.cat([head, self._permutation(epoch + 1)[: end - self.rows]])
+
+
+class IndependentBatches:
+    """Training batches drawn afresh at every step: step s takes ``batch_size`` distinct rows,
+    uniformly at random, from a generator seeded by ``(seed, s)`` alone (the Han paper's
+    sampling: no epochs, each step's rows without replacement). Stateless, like BatchOrder."""
+
+    _STREAM = 7  # keeps these draws apart from BatchOrder's (seed, epoch) streams
+
+    def __init__(self, rows: int, batch_size: int, seed: int, device: torch.device) -> None:
+        self.rows = rows
+        self.batch_size = min(batch_size, rows)
+        self.seed = seed
+        self.device = device
+
+    def indices(self, step: int) -> Tensor:
+        rng = np.random.default_rng([self.seed, self._STREAM, step])
+        chosen = rng.choice(self.rows, size=self.batch_size, replace=False)
+        return torch.from_numpy(chosen).to(self.device)
+
+
+SAMPLINGS = ("epochs", "independent")
+"""How training batches are drawn: "epochs" (BatchOrder: a fresh permutation per pass over the
+training set) or "independent" (IndependentBatches: a fresh random subset per step)."""
+
+
+def batch_sampler(
+    sampling: str, rows: int, batch_size: int, seed: int, device: torch.device
+) -> BatchOrder | IndependentBatches:
+    if sampling == "epochs":
+        return BatchOrder(rows, batch_size, seed, device)
+    if sampling == "independent":
+        return IndependentBatches(rows, batch_size, seed, device)
+    raise ValueError(f"unknown sampling {sampling!r}; known: {', '.join(SAMPLINGS)}")

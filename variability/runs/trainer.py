@@ -13,6 +13,7 @@ an uninterrupted one would, and on the CPU ends with the same weights. A finishe
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -26,9 +27,7 @@ from torch import Tensor, nn
 
 from variability.arch import count_params, load_model, save_model
 from variability.devices import resolve_device
-from variability.errors import UserError
 from variability.probes.evaluation import model_device, predict
-from variability.runs.batches import BatchOrder
 from variability.runs.checkpoints import (
     CHECKPOINT_FORMAT,
     load_checkpoint,
@@ -36,75 +35,13 @@ from variability.runs.checkpoints import (
     save_checkpoint,
     set_rng_state,
 )
+from variability.runs.config import OPTIMIZERS, TrainConfig, TrainConfigError
 from variability.runs.events import Event
+from variability.runs.loop import make_optimizer, training_steps
 from variability.runs.monitor import Monitor
 from variability.runs.run_dir import RESULT_FILE, RunDirectory, RunDirError, RunSetup
 from variability.tasks import Task
 from variability.versions import environment
-
-OPTIMIZERS = ("adam", "sgd")
-
-
-class TrainConfigError(UserError):
-    """A training setting that cannot work (a step count below 1, an unknown optimizer...)."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train: steps, optimizer, batches, and how often to monitor, evaluate and checkpoint.
-
-    ``seed`` orders the training batches (the model's own seed is in its spec). ``eval_every``
-    and ``checkpoint_every`` default to ``every``. ``probe_rows`` caps the fixed probe set for
-    tasks without an input grid. ``momentum`` applies to SGD only.
-    """
-
-    steps: int = 2000
-    lr: float = 3e-3
-    optimizer: str = "adam"
-    batch_size: int = 128
-    seed: int = 0
-    every: int = 50
-    eval_every: int | None = None
-    checkpoint_every: int | None = None
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    probe_rows: int = 8192
-    redundancy: bool = False
-    dead_warning: float = 0.5
-
-    def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "every", "probe_rows"):
-            _check_int(name, getattr(self, name), 1)
-        _check_int("seed", self.seed, 0)
-        for name in ("eval_every", "checkpoint_every"):
-            if getattr(self, name) is not None:
-                _check_int(name, getattr(self, name), 1)
-        if self.optimizer not in OPTIMIZERS:
-            raise TrainConfigError(
-                f"unknown optimizer {self.optimizer!r}; known: {', '.join(OPTIMIZERS)}"
-            )
-        for name in ("lr", "momentum", "weight_decay"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise TrainConfigError(f"{name} must be a finite number >= 0, got {value!r}")
-        if self.lr <= 0:
-            raise TrainConfigError(f"lr must be above 0, got {self.lr!r}")
-
-    @property
-    def eval_interval(self) -> int:
-        return self.eval_every or self.every
-
-    @property
-    def checkpoint_interval(self) -> int:
-        return self.checkpoint_every or self.eval_interval
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise TrainConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -112,7 +49,8 @@ class TrainResult:
     """What a finished run reports: the chosen checkpoint's metric on every split, and where.
 
     ``train``/``val``/``test`` and the ``*_loss`` fields are the task's metric and loss of
-    ``model.pt``, the checkpoint with the best validation metric (at ``best_step``).
+    ``model.pt``, the checkpoint with the best validation metric (at ``best_step``); for a task
+    without a validation split (``selection`` "final"), the last checkpoint, and ``val`` is NaN.
     ``output_variability`` and ``network_collapsed`` describe that model on the probe set.
     ``already_finished``: the run had finished before this call; nothing was trained.
     """
@@ -132,6 +70,7 @@ class TrainResult:
     network_collapsed: bool | None = None
     resumed_from: int | None = None
     already_finished: bool = False
+    selection: str = "validation"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -146,10 +85,17 @@ class TrainResult:
         values.update(changes)
         return cls(**values)
 
+    @property
+    def chosen(self) -> str:
+        """How ``model.pt`` was chosen, in words."""
+        if self.selection == "final":
+            return f"the last checkpoint (step {self.steps}): the task has no validation split"
+        return f"checkpoint of step {self.best_step} of {self.steps}, chosen on validation"
+
     def summary(self) -> str:
         return (
             f"{self.metric}: train {self.train:.4f}  val {self.val:.4f}  test {self.test:.4f} "
-            f"(checkpoint of step {self.best_step} of {self.steps}, chosen on validation)"
+            f"({self.chosen})"
         )
 
 
@@ -159,7 +105,10 @@ class TrainResult:
 def evaluate(
     model: nn.Module, task: Task, x: Tensor, y: Tensor, loss_fn: nn.Module, chunk: int = 8192
 ) -> tuple[float, float]:
-    """(loss, metric) of ``model`` on ``x, y`` in eval mode without gradients (mode restored)."""
+    """(loss, metric) of ``model`` on ``x, y`` in eval mode without gradients (mode restored);
+    NaN for an empty split."""
+    if len(x) == 0:
+        return math.nan, math.nan
     outputs = predict(model, x, batch_size=chunk, device=x.device)
     return float(loss_fn(outputs, y)), task.score(outputs, y)
 
@@ -219,7 +168,8 @@ def _same_run(existing: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
             if existing.get(section, {}).get(key) != wanted[section][key]:
                 differ.append(f"{section} {key}")
     old, new = existing.get("config", {}), wanted["config"]
-    differ += [f"{k}" for k in new if old.get(k) != new[k]]
+    defaults = TrainConfig().to_dict()  # settings added since a run was made had their default
+    differ += [f"{k}" for k in new if old.get(k, defaults.get(k)) != new[k]]
     return differ
 
 
@@ -356,21 +306,7 @@ def _train_loop(
 ) -> dict[str, Any]:
     x_train, y_train = task.x_train.to(device), task.y_train.to(device)
     x_val, y_val = task.x_val.to(device), task.y_val.to(device)
-    # foreach: one kernel per step for all parameters, not one per tensor; on the CPU (where
-    # PyTorch's default is per tensor) that is a fifth of a small deep model's step time.
-    if config.optimizer == "adam":
-        optimizer: torch.optim.Optimizer = torch.optim.Adam(
-            model.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True
-        )
-    else:
-        optimizer = torch.optim.SGD(
-            model.parameters(),
-            lr=config.lr,
-            momentum=config.momentum,
-            weight_decay=config.weight_decay,
-            foreach=True,
-        )
-    batches = BatchOrder(len(x_train), config.batch_size, config.seed, device)
+    optimizer = make_optimizer(model, config)
     best: dict[str, Any] = {"step": None, "val": None, "val_loss": None}
     start = 0
     if checkpoint is not None:
@@ -381,7 +317,11 @@ def _train_loop(
         monitor.load_state_dict(checkpoint["monitor"])
         start = int(checkpoint["step"])
 
-    def validate(step: int) -> float:
+    def validate(step: int) -> float | None:
+        if not task.has_validation:  # nothing to choose on: model.pt is the latest checkpoint
+            best.update(step=step)
+            save_model(model, run.model_file)
+            return None
         val_loss, val_metric = evaluate(model, task, x_val, y_val, loss_fn)
         improved = _better(val_metric, best["val"])
         if improved:
@@ -416,14 +356,13 @@ def _train_loop(
         save(0)
     steps, every = config.steps, config.every
     eval_every, checkpoint_every = config.eval_interval, config.checkpoint_interval
-    for step in range(start + 1, steps + 1):
-        rows = batches.indices(step)
-        xb, yb = x_train[rows], y_train[rows]
-        with monitor.step(step, record=step % every == 0 or step == 1 or step == steps):
-            loss = loss_fn(model(xb), yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+
+    def monitored(step: int) -> contextlib.AbstractContextManager:
+        return monitor.step(step, record=step % every == 0 or step == 1 or step == steps)
+
+    for step, loss in training_steps(
+        model, x_train, y_train, config, loss_fn, optimizer, start=start, context=monitored
+    ):
         monitor.log(loss=loss)
         if step % eval_every == 0 or step == steps:
             info["val"] = validate(step)
@@ -460,6 +399,7 @@ def _final(
     scores.update(
         best_step=int(best["step"]),
         steps=steps,
+        selection="validation" if task.has_validation else "final",
         output_variability=None if results.output is None else results.output.variability,
         network_collapsed=results.network_collapsed,
     )

@@ -53,31 +53,41 @@ def checkerboard_grid(size: int = GRID_SIZE) -> np.ndarray:
 
 
 def load_checkerboard(
-    seed: int = 0, train_fraction: float = TRAIN_FRACTION, val_fraction: float = VAL_FRACTION
+    seed: int = 0,
+    train_fraction: float = TRAIN_FRACTION,
+    val_fraction: float = VAL_FRACTION,
+    outputs: int = 1,
 ) -> Task:
     """The checkerboard with a seeded split.
 
     ``train_fraction`` (25%) of the grid points, drawn at random, form the training part and the
     rest (75%) the test set, as in the papers. ``val_fraction`` (20%) of the training part, drawn
     at random too, is held out as a validation set for model selection, so the default sizes are
-    1,312 train, 328 validation and 4,921 test. Inputs stay on the grid's [-1, 1] coordinates (no
-    standardisation: the papers' setting and the V3 box). Target: float 0/1, shape (N, 1), for
-    MSE; accuracy thresholds the output at 0.5.
+    1,312 train, 328 validation and 4,921 test; ``val_fraction=0`` keeps the whole training part
+    for training and has no validation set (the Han paper's split: 1,640 train, 4,921 test).
+    Inputs stay on the grid's [-1, 1] coordinates (no standardisation: the papers' setting and
+    the V3 box). Target: float 0/1 for MSE, ``outputs`` identical columns (the Han paper trains
+    two); accuracy thresholds the mean of the output columns at 0.5.
     """
     train_fraction = check_fraction("train_fraction", train_fraction)
-    val_fraction = check_fraction("val_fraction", val_fraction)
+    val_fraction = check_fraction("val_fraction", val_fraction, allow_zero=True)
+    if isinstance(outputs, bool) or not isinstance(outputs, int) or outputs < 1:
+        raise TaskError(f"outputs must be an integer >= 1, got {outputs!r}")
     x = torch.tensor(checkerboard_grid(), dtype=torch.float32)
     labels = torch.tensor(checkerboard_labels().reshape(-1), dtype=torch.float32)
     training_part, test = random_split(len(x), train_fraction, seed)
-    chosen, fit = random_split(len(training_part), val_fraction, seed + 1)
-    val, train = training_part[chosen], training_part[fit]
+    if val_fraction == 0:
+        val, train = training_part[:0], training_part
+    else:
+        chosen, fit = random_split(len(training_part), val_fraction, seed + 1)
+        val, train = training_part[chosen], training_part[fit]
     indices = {
         name: torch.as_tensor(part)
         for name, part in (("train", train), ("val", val), ("test", test))
     }
 
     def rows(part: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return x[part], labels[part].unsqueeze(1)
+        return x[part], labels[part].unsqueeze(1).expand(-1, outputs).contiguous()
 
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
         rows(indices[s]) for s in ("train", "val", "test")
@@ -88,7 +98,7 @@ def load_checkerboard(
         loss="mse",
         metric="accuracy",
         d_in=2,
-        d_out=1,
+        d_out=outputs,
         n_classes=2,
         seed=seed,
         x_train=x_train,
@@ -99,6 +109,10 @@ def load_checkerboard(
         y_test=y_test,
         indices=indices,
         grid=Grid(x=x, y=labels, shape=(GRID_SIZE, GRID_SIZE), low=-1.0, high=1.0),
-        options={"train_fraction": train_fraction, "val_fraction": val_fraction},
+        options={
+            "train_fraction": train_fraction,
+            "val_fraction": val_fraction,
+            **({"outputs": outputs} if outputs != 1 else {}),
+        },
         description="12 x 12 checkerboard on an 81 x 81 grid over [-1, 1]^2 (Zhang & Yu)",
     )

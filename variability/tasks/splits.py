@@ -17,9 +17,15 @@ from variability.tasks.task import TaskError
 __all__ = ["check_fraction", "random_split", "standardise", "stratified_split"]
 
 
-def check_fraction(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
-        raise TaskError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
+def check_fraction(name: str, value: float, allow_zero: bool = False) -> float:
+    """A fraction strictly between 0 and 1 (or exactly 0 where an empty part is allowed)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (0.0 < value < 1.0 or (allow_zero and value == 0))
+    ):
+        bounds = "in [0, 1)" if allow_zero else "strictly between 0 and 1"
+        raise TaskError(f"{name} must be a number {bounds}, got {value!r}")
     return float(value)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,15 +24,19 @@ class TaskError(VariabilityError):
 
 
 def accuracy(predictions: Tensor, targets: Tensor) -> float:
-    """Fraction of correct predictions.
+    """Fraction of correct predictions (NaN when there are none).
 
-    One output column with float 0/1 targets (the checkerboard, trained with MSE): the prediction
-    is class 1 where the output exceeds 0.5. Several columns with class-index targets: the argmax.
+    Float 0/1 targets, trained with MSE (the checkerboard), in one column or several identical
+    ones (the Han paper's two): the prediction is class 1 where the mean of the output columns
+    exceeds 0.5. Class-index targets with several output columns: the argmax.
     """
     predictions = predictions.detach()
-    if predictions.dim() == 1 or predictions.shape[-1] == 1:
-        predicted = predictions.reshape(-1) > 0.5
-        truth = targets.detach().reshape(-1) > 0.5
+    targets = targets.detach()
+    if len(predictions) == 0:
+        return math.nan
+    if predictions.dim() == 1 or predictions.shape[-1] == 1 or targets.is_floating_point():
+        predicted = predictions.reshape(len(predictions), -1).mean(dim=1) > 0.5
+        truth = targets.reshape(len(targets), -1).mean(dim=1) > 0.5
     else:
         predicted = predictions.argmax(dim=-1)
         truth = targets.detach().reshape(-1)
@@ -109,6 +114,12 @@ class Task:
     target_std: Tensor | None = None
     grid: Grid | None = None
     options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_validation(self) -> bool:
+        """Whether there is a validation split to choose checkpoints on (the Han paper's
+        checkerboard split has none)."""
+        return len(self.x_val) > 0
 
     def split(self, name: str) -> tuple[Tensor, Tensor]:
         """``(x, y)`` of "train", "val" or "test"."""

@@ -77,8 +77,15 @@ def run_cell(
 ) -> dict[str, Any]:
     """Build, probe at initialisation, train (resuming a cell's interrupted run), score."""
     started = time.perf_counter()
+    dense = settings.dense_layers(cell.family, cell.depth) if cell.family == "han" else None
     model = build_model(
-        cell.family, task.d_in, task.d_out, cell.depth, width=cell.width, seed=cell.seed
+        cell.family,
+        task.d_in,
+        task.d_out,
+        cell.depth,
+        width=cell.width,
+        seed=cell.seed,
+        dense_layers=dense,
     )
     if count_params(model) != cell.params:  # the plan counted a model built the same way
         raise RuntimeError(f"{cell.name} has {count_params(model)} parameters, not {cell.params}")

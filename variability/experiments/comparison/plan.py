@@ -28,9 +28,10 @@ def plan_cells(settings: CompareSettings, d_in: int, d_out: int) -> list[Cell]:
     """Every cell of the comparison, sized at the budget, in the order they run (depth by depth,
     shallow first); sizes a family cannot meet are all refused at once, before anything runs.
 
-    DEFINITIONS.md: each family takes the largest width whose count does not exceed the budget,
-    and a family that cannot come within the tolerance of it is refused. The refusal lists every
-    such (family, depth) with the nearest budget that would fit, instead of failing on the first.
+    DEFINITIONS.md: each family takes the width whose count is nearest to the budget, on either
+    side, and a family that cannot come within the tolerance of it is refused. The refusal lists
+    every such (family, depth) with the nearest budget that would fit, instead of failing on the
+    first.
     """
     cells: list[Cell] = []
     refused: list[BudgetError] = []
@@ -38,12 +39,20 @@ def plan_cells(settings: CompareSettings, d_in: int, d_out: int) -> list[Cell]:
         for family in settings.families:
             try:
                 width = solve_width(
-                    family, settings.params, depth, d_in, d_out, tolerance=settings.tolerance
+                    family,
+                    settings.params,
+                    depth,
+                    d_in,
+                    d_out,
+                    tolerance=settings.tolerance,
+                    dense_layers=settings.dense_layers(family, depth),
                 )
             except BudgetError as error:
                 refused.append(error)
                 continue
-            count = count_params(build_model(family, d_in, d_out, depth, width=width, seed=0))
+            dense = settings.dense_layers(family, depth) if family == "han" else None
+            model = build_model(family, d_in, d_out, depth, width=width, seed=0, dense_layers=dense)
+            count = count_params(model)
             for seed in range(settings.seeds):
                 cells.append(Cell(family, depth, seed, width, count))
     if refused:
@@ -54,23 +63,25 @@ def plan_cells(settings: CompareSettings, d_in: int, d_out: int) -> list[Cell]:
 def _refusal(refused: list[BudgetError], settings: CompareSettings) -> str:
     lines = []
     needed = 0.0
+    budget = settings.params
     for error in refused:
+        above = error.above_count
+        gaps = [g for g in (error.count, above) if g is not None]
+        needed = max(needed, min(abs(g - budget) for g in gaps) / budget)
+        over = "" if above is None else f"{above:,} ({100 * (above / budget - 1):.1f}% over)"
         if error.count is not None:
-            short = 1.0 - error.count / settings.params
-            needed = max(needed, short)
             lines.append(
-                f"{error.family} at depth {error.depth}: the largest model within "
-                f"{settings.params:,} parameters has {error.count:,} ({100 * short:.1f}% under); "
+                f"{error.family} at depth {error.depth}: the nearest models have "
+                f"{error.count:,} ({100 * (1 - error.count / budget):.1f}% under) and {over}; "
                 f"nearest feasible budget {error.nearest_budget:,}"
             )
         else:
             lines.append(
-                f"{error.family} at depth {error.depth}: even its narrowest model has more than "
-                f"{settings.params:,} parameters; nearest feasible budget "
-                f"{error.nearest_budget:,}"
+                f"{error.family} at depth {error.depth}: even its narrowest model has {over}; "
+                f"nearest feasible budget {error.nearest_budget:,}"
             )
     hint = (
-        f" --tolerance {math.ceil(needed * 100 + 0.5) / 100:g} would admit the undersized ones,"
+        f" --tolerance {math.ceil(needed * 100 + 0.5) / 100:g} would admit the nearest ones,"
         if needed
         else ""
     )

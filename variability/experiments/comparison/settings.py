@@ -10,8 +10,10 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from variability.arch import DEFAULT_TOLERANCE, FAMILIES
+from variability.arch.layouts import HAN_LAYOUTS, dense_layers_for
 from variability.errors import UserError
-from variability.runs.trainer import OPTIMIZERS, TrainConfig
+from variability.runs.config import OPTIMIZERS, TrainConfig
+from variability.runs.protocol import PROTOCOLS
 from variability.tasks import Task, load_task
 
 
@@ -23,14 +25,15 @@ class CompareError(UserError):
 class CompareSettings:
     """Everything that decides a comparison's results (a rerun must match them to resume).
 
-    ``tolerance`` is DEFINITIONS.md's rule: a family whose widest model within the budget falls
-    more than 5% under it is refused. The other defaults are those of the quick comparison
-    (``QUICK``, docs/compare.md says why), which alone admits models up to 25% under the budget.
+    ``tolerance`` is DEFINITIONS.md's rule: each family takes the width whose count is nearest to
+    the budget, on either side, and is refused if that is more than 5% away. The other defaults
+    are those of the quick comparison (``QUICK``, docs/compare.md says why), which alone admits
+    models up to 25% away from the budget.
     ``every``: record the probe's figures every this many steps (default: a tenth of the steps).
     """
 
     task: str = "checkerboard"
-    params: int = 800
+    params: int = 640
     depths: tuple[int, ...] = (2, 8, 32)
     families: tuple[str, ...] = FAMILIES
     seeds: int = 3
@@ -41,6 +44,8 @@ class CompareSettings:
     tolerance: float = DEFAULT_TOLERANCE
     every: int | None = None
     task_seed: int = 0
+    protocol: str = "default"
+    han_layout: str = "default"
 
     def __post_init__(self) -> None:
         for name in ("params", "seeds", "steps", "batch_size"):
@@ -72,14 +77,21 @@ class CompareSettings:
             raise CompareError(f"lr must be a finite number above 0, got {self.lr!r}")
         if not 0.0 <= self.tolerance < 1.0:
             raise CompareError(f"tolerance must be at least 0 and below 1, got {self.tolerance!r}")
+        if self.protocol not in PROTOCOLS:
+            raise CompareError(f"unknown protocol {self.protocol!r}; known: {', '.join(PROTOCOLS)}")
+        if self.han_layout not in HAN_LAYOUTS:
+            raise CompareError(
+                f"unknown Han layout {self.han_layout!r}; known: {', '.join(HAN_LAYOUTS)}"
+            )
 
     @property
     def record_every(self) -> int:
         return self.every or max(1, self.steps // 10)
 
     def train_config(self, seed: int) -> TrainConfig:
-        """How every cell trains; ``seed`` orders its batches (the model's seed is its own)."""
-        return TrainConfig(
+        """How every cell trains, by the protocol (runs/protocol.py) with the comparison's own
+        steps, rate, optimizer and batch size; ``seed`` orders its batches."""
+        return PROTOCOLS[self.protocol].train_config(
             steps=self.steps,
             lr=self.lr,
             optimizer=self.optimizer,
@@ -88,14 +100,26 @@ class CompareSettings:
             every=self.record_every,
         )
 
+    def dense_layers(self, family: str, depth: int) -> tuple[int, ...]:
+        """A model's dense hidden layers: the Han layout's for Han, all of them otherwise."""
+        return dense_layers_for(family, depth, self.han_layout if family == "han" else None)
+
     def load_task(self) -> Task:
-        """The task every cell trains on, with the comparison's split seed."""
-        return load_task(self.task, self.task_seed)
+        """The task every cell trains on, with the comparison's split seed (and the protocol's
+        task options: the paper's two output columns on the checkerboard)."""
+        return load_task(
+            self.task, self.task_seed, **PROTOCOLS[self.protocol].options_for(self.task)
+        )
 
     def to_json(self) -> dict[str, Any]:
+        """As stored in compare.json; settings added since (protocol, Han layout) only when they
+        are not their default, so comparisons started before still resume."""
         data = asdict(self)
         data["depths"] = list(self.depths)
         data["families"] = list(self.families)
+        for key in ("protocol", "han_layout"):
+            if data[key] == "default":
+                del data[key]
         return data
 
     @classmethod
@@ -114,13 +138,14 @@ def _check_int(name: str, value: object, minimum: int) -> None:
 
 
 QUICK_TOLERANCE = 0.25
-"""How far under the budget the quick comparison lets a model fall. At 32 hidden layers one width
-step moves an FC net from 637 to 951 parameters (4 to 5 units), so no budget small enough for FC
-to collapse fits FC, LCW and Han within 5%; the quick comparison admits 25% and prints every
-exact count. A comparison that names its budget or depths keeps the 5% rule."""
+"""How far from the budget the quick comparison lets a model be. At 32 hidden layers one width
+step moves an LCW net from 513 to 796 parameters (4 to 5 units), so no budget small enough for FC
+to collapse (FC 4 units wide: 637) fits FC, LCW and Han within 5%; the quick comparison admits
+25% and prints every exact count. A comparison that names its budget or depths keeps the 5%
+rule."""
 
 QUICK = CompareSettings(tolerance=QUICK_TOLERANCE)
-"""The quick comparison ``variability compare`` runs without arguments: FC, LCW and Han at 800
+"""The quick comparison ``variability compare`` runs without arguments: FC, LCW and Han at 640
 parameters, depths 2, 8 and 32, 3 seeds, 500 steps."""
 
 

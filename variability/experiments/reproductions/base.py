@@ -101,7 +101,9 @@ class Outcome:
     ``claims``: one row per published claim, with columns ``claim``, ``published``, ``ours`` and
     ``holds`` (yes / no / partly, decided by the code from the measured figures). ``table``: the
     main table, printed in the terminal and shown first in the report. ``records``: the raw
-    per-model records behind every figure (written to results.json).
+    per-model records behind every figure (written to results.json). ``printed_tables``: more
+    tables that the terminal shows after the main one (the report shows them too); ``tables``
+    are in the report only.
     """
 
     name: str
@@ -116,6 +118,7 @@ class Outcome:
     records: list[dict[str, Any]]
     figures: list[tuple[Figure | None, str, str]] = field(default_factory=list)
     tables: list[tuple[pd.DataFrame, str]] = field(default_factory=list)
+    printed_tables: list[tuple[pd.DataFrame, str]] = field(default_factory=list)
     glossary: tuple[str, ...] = ()
     seconds: float | None = None
     smoke: bool = False
@@ -199,7 +202,7 @@ def build_page(outcome: Outcome) -> Page:
         found.paragraph(sentence)
     main = page.section("Results")
     main.table(outcome.table, caption=outcome.table_caption)
-    for frame, caption in outcome.tables:
+    for frame, caption in [*outcome.printed_tables, *outcome.tables]:
         main.table(frame, caption=caption)
     if outcome.figures:
         drawn = page.section("Figures")

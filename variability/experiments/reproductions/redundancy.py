@@ -82,7 +82,9 @@ def plan(options: Options) -> list[Job]:
     settings = settings_for(options)
     task = load_task("digits")
     widths = {
-        family: solve_width(family, settings.budget, settings.depth, task.d_in, task.d_out)
+        family: solve_width(
+            family, settings.budget, settings.depth, task.d_in, task.d_out, at_most=True
+        )
         for family in FAMILIES
     }
     return [

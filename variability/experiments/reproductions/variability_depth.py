@@ -72,7 +72,7 @@ class Job:
 def width_within(family: str, budget: int, depth: int) -> int | None:
     """The largest width whose count does not exceed the budget (None if even width 1 does)."""
     try:
-        return solve_width(family, budget, depth, D_IN, D_OUT, tolerance=ALMOST_ALL)
+        return solve_width(family, budget, depth, D_IN, D_OUT, tolerance=ALMOST_ALL, at_most=True)
     except BudgetError:
         return None
 
