@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from variability.errors import UserError
-from variability.probes import ProbeResults
+from variability.probes import ProbeResults, Status
 
 __all__ = ["FailOn", "parse_fail_on"]
 
@@ -38,8 +38,10 @@ class FailOn:
                 s = dead[0]
                 return f"{s.name} has {100 * (s.dead_fraction or 0):.1f}% dead units"
             return None
-        statuses = ("collapsed",) if self.kind == "collapsed" else ("collapsed", "collapsing")
-        hit = [s for s in sites if s.status in statuses]
+        if self.kind == "collapsed":
+            hit = [s for s in sites if s.status == Status.COLLAPSED]
+        else:
+            hit = [s for s in sites if s.status.at_or_below_collapsing]
         if hit:
             s = hit[0]
             return f"{s.name} is {s.status} (V = {s.variability:.3g})"

@@ -13,7 +13,7 @@ import numpy as np
 
 from variability.probes import figures
 from variability.probes.statistics import ACTIVE, SUM, SUMSQ, Z_SUMSQ, SiteStatistics
-from variability.probes.thresholds import Thresholds
+from variability.probes.thresholds import Status, Thresholds
 
 SCHEMA_VERSION = 1
 """Version of the JSON layout written by ``ProbeResults.to_dict`` (documented in docs/)."""
@@ -30,7 +30,7 @@ class SiteResult:
     units: int
     samples: int
     variability: float
-    status: str
+    status: Status
     constant_units: int
     constant_fraction: float
     nonfinite: int
@@ -123,7 +123,7 @@ def summarise_sites(sources: list[SiteSource], thresholds: Thresholds) -> list[S
             units=stats.units,
             samples=int(per_unit.samples[i]),
             variability=v,
-            status=thresholds.status(v) if seen else "no data",
+            status=thresholds.status(v),
             constant_units=constant,
             constant_fraction=constant / seen if seen else float("nan"),
             nonfinite=int(stats.nonfinite.item()),
@@ -256,17 +256,22 @@ class ProbeResults:
 
     @property
     def network_collapsed(self) -> bool | None:
-        """Network C2C: the output is collapsed (every probe input gives the same prediction)."""
-        return None if self.output is None else self.output.status == "collapsed"
+        """Network C2C: the output is collapsed (every probe input gives the same prediction).
+        None when there is no verdict: no output was measured, or no finite value reached it."""
+        if self.output is None or self.output.status == Status.NO_DATA:
+            return None
+        return self.output.status == Status.COLLAPSED
 
     @property
     def first_collapsed_site(self) -> str | None:
         """The first site, in depth order, whose variability is at or below the collapse level."""
-        return next((s.name for s in self.sites if s.status == "collapsed"), None)
+        return next((s.name for s in self.sites if s.status == Status.COLLAPSED), None)
 
     @property
     def first_collapsing_site(self) -> str | None:
-        return next((s.name for s in self.sites if s.status != "healthy"), None)
+        """The first site, in depth order, whose variability is at or below the collapsing level
+        (collapsing or collapsed); a site without data is neither."""
+        return next((s.name for s in self.sites if s.status.at_or_below_collapsing), None)
 
     def __getitem__(self, name: str) -> SiteResult:
         for site in self.all_sites():
@@ -346,7 +351,13 @@ class ProbeResults:
         for call, count in self.unprobed_calls.items():
             lines.append(f"not probed: {call.name} ({call.function}, {count} calls: {call.reason})")
         lines.extend(f"note: {note}" for note in self.notes)
-        verdict = "collapsed" if self.network_collapsed else "not collapsed"
+        collapsed = self.network_collapsed
+        if collapsed is not None:
+            verdict = "collapsed" if collapsed else "not collapsed"
+        elif self.output is None:
+            verdict = "no verdict (no output measured)"
+        else:
+            verdict = "no verdict (no finite value reached the output)"
         first = self.first_collapsed_site
         lines.append(
             f"network: {verdict}"
