@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from variability import SCHEMA_VERSION, Probe, probe_model
+from variability import SCHEMA_VERSION, Probe, Thresholds, probe_model
 
 # Each test runs with the compiled kernel and with PyTorch's reductions (conftest.reduction).
 pytestmark = pytest.mark.usefixtures("reduction")
@@ -62,7 +62,9 @@ def test_batches_give_the_hand_figures_too(make_hand_model, hand_inputs):
 
 
 def test_thresholds_are_echoed_and_change_the_verdict(make_hand_model, hand_inputs):
-    results = probe_model(make_hand_model(), hand_inputs, collapsed=0.6, collapsing=0.8)
+    results = probe_model(
+        make_hand_model(), hand_inputs, thresholds=Thresholds(collapsed=0.6, collapsing=0.8)
+    )
     assert results.thresholds.collapsed == 0.6 and results.thresholds.collapsing == 0.8
     assert results.output.status == "collapsed"  # V_OUTPUT = 0.577 <= 0.6
     assert results["1"].status == "collapsing"  # V_SITE = 0.707 in (0.6, 0.8]
@@ -107,7 +109,9 @@ def test_tau_moves_the_sigmoid_window():
     z = torch.tensor([[0.0], [1.0], [2.0], [3.6], [3.7], [-3.6], [-5.0]])
     model = torch.nn.Sequential(torch.nn.Identity(), torch.nn.Sigmoid())
     assert probe_model(model, z)["1"].activation_ratio == pytest.approx(5 / 7)
-    assert probe_model(model, z, tau=0.5)["1"].activation_ratio == pytest.approx(2 / 7)
+    assert probe_model(model, z, thresholds=Thresholds(tau=0.5))[
+        "1"
+    ].activation_ratio == pytest.approx(2 / 7)
 
 
 # --- each threshold exactly, through the probe (both reductions) ---------------------------------
@@ -121,7 +125,8 @@ def test_v_exactly_at_a_collapse_level_is_at_that_level(batch_size):
     x = torch.tensor([[1.0], [7.0]])
 
     def probe(**levels):
-        return probe_model(model, x, batch_size=batch_size, sites=["0"], **levels)
+        thresholds = Thresholds(**levels)
+        return probe_model(model, x, batch_size=batch_size, sites=["0"], thresholds=thresholds)
 
     assert probe()["0"].variability == 0.6
     at_collapsed = probe(collapsed=0.6, collapsing=0.8)
@@ -142,11 +147,12 @@ def test_a_unit_whose_std_is_exactly_the_constant_tolerance_is_constant():
     # with constant=1 unit 1's std is exactly constant * RMS
     model = nn.Sequential(nn.Identity())
     x = torch.tensor([[1.0, -1.0], [1.0, 1.0]])
-    site = probe_model(model, x, sites=["0"], constant=1.0)["0"]
+    site = probe_model(model, x, sites=["0"], thresholds=Thresholds(constant=1.0))["0"]
     assert site.rms == 1.0
     assert site.constant_units == 2 and site.constant_fraction == 1.0
     assert site.redundancy_units == 0  # constant units are left out of the redundancy
-    site = probe_model(model, x, sites=["0"], constant=float(np.nextafter(1.0, 0.0)))["0"]
+    below = Thresholds(constant=float(np.nextafter(1.0, 0.0)))
+    site = probe_model(model, x, sites=["0"], thresholds=below)["0"]
     assert site.constant_units == 1
     assert site.redundancy_units == 1
 
@@ -178,7 +184,8 @@ def test_tau_exactly_at_the_leaky_slope_makes_the_negative_side_active():
     # tau = 0.1 exactly, everywhere (AR 1, a linear unit); just above 0.1, only z > 0.
     model = nn.Sequential(nn.Identity(), nn.LeakyReLU(0.1))
     z = torch.tensor([[-1.0], [0.0], [2.0], [-3.0]])
-    at = probe_model(model, z, tau=0.1)["1"]
+    at = probe_model(model, z, thresholds=Thresholds(tau=0.1))["1"]
     assert at.activation_ratio == 1.0 and at.linear_units == 1
-    above = probe_model(model, z, tau=float(np.nextafter(0.1, 1.0)))["1"]
+    above_tau = Thresholds(tau=float(np.nextafter(0.1, 1.0)))
+    above = probe_model(model, z, thresholds=above_tau)["1"]
     assert above.activation_ratio == 0.25 and above.linear_units == 0 and above.dead_units == 0

@@ -95,7 +95,8 @@ def test_statuses_are_an_enum_whose_json_is_the_plain_word():
         Status.COLLAPSING,
         Status.COLLAPSED,
     ]
-    results = probe_model(mlp(), torch.randn(30, 3), collapsed=0.99, collapsing=0.999)
+    levels = Thresholds(collapsed=0.99, collapsing=0.999)
+    results = probe_model(mlp(), torch.randn(30, 3), thresholds=levels)
     assert results.network_collapsed is True
     data = json.loads(results.to_json())
     assert data["output"]["status"] == "collapsed"

@@ -92,7 +92,8 @@ def thresholds_line(results: ProbeResults) -> str:
     t = results.thresholds
     return (
         f"{results.samples} probe inputs; collapsed at V <= {t.collapsed:g}, collapsing at "
-        f"V <= {t.collapsing:g}, active where |phi'(z)| >= {t.tau:g} max|phi'|"
+        f"V <= {t.collapsing:g}, active where |phi'(z)| >= {t.tau:g} max|phi'|, constant "
+        f"where std <= {t.constant:g} RMS"
     )
 
 

@@ -19,6 +19,7 @@ from variability.probes.errors import ProbeError
 from variability.probes.finder import Call, SiteFinder
 from variability.probes.probe import first_tensor, set_mode
 from variability.probes.sites import SiteSelector, select_sites
+from variability.probes.thresholds import Thresholds
 from variability.probes.wrappers import unwrap
 
 
@@ -173,7 +174,7 @@ def pieces_per_line(
     lines: int = 32,
     points: int = 1024,
     sites: SiteSelector = "auto",
-    tau: float = 0.1,
+    tau: float = Thresholds.tau,
     seed: int = 0,
     device: torch.device | str | None = None,
 ) -> LinePieces:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -102,7 +103,8 @@ class Probe:
     also gather cross products over at most ``redundancy_units`` units per site (costs a matrix
     product per batch). ``gradients``: record the RMS gradient of the loss at each site's output.
     ``torch.compile``, ``nn.DataParallel`` and ``DistributedDataParallel`` wrappers are looked
-    through (wrappers.py).
+    through (wrappers.py). ``thresholds``: the levels of the verdicts (``Thresholds``; the keyword
+    levels ``tau``, ``collapsed``, ``collapsing`` and ``constant`` still work, deprecated).
     """
 
     def __init__(
@@ -110,20 +112,23 @@ class Probe:
         model: nn.Module,
         sites: SiteSelector = "auto",
         *,
-        tau: float = 0.1,
-        collapsed: float = 1e-3,
-        collapsing: float = 0.05,
-        constant: float = 1e-3,
+        thresholds: Thresholds | None = None,
         redundancy: bool = True,
         redundancy_units: int = 1024,
         unit_axis: UnitAxis = None,
         gradients: bool = False,
         seed: int = 0,
+        tau: float | None = None,
+        collapsed: float | None = None,
+        collapsing: float | None = None,
+        constant: float | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"Probe needs a torch.nn.Module, got {type(model).__name__}")
         self.model = model
-        self.thresholds = Thresholds(tau, collapsed, collapsing, constant)
+        self.thresholds = _thresholds(
+            thresholds, tau=tau, collapsed=collapsed, collapsing=collapsing, constant=constant
+        )
         self.redundancy = redundancy
         self.redundancy_units = int(redundancy_units)
         self.unit_axis = _check_unit_axis(unit_axis)
@@ -381,6 +386,26 @@ class Probe:
                 f"unit_axis names {', '.join(map(repr, unknown))}, which no site is called; "
                 f"sites: {', '.join(sorted(names))}"
             )
+
+
+def _thresholds(thresholds: Thresholds | None, **levels: float | None) -> Thresholds:
+    """``thresholds`` (default ``Thresholds()``), or the deprecated keyword levels."""
+    given = {name: value for name, value in levels.items() if value is not None}
+    if thresholds is not None and not isinstance(thresholds, Thresholds):
+        raise TypeError(f"thresholds must be a Thresholds, got {type(thresholds).__name__}")
+    if not given:
+        return Thresholds() if thresholds is None else thresholds
+    if thresholds is not None:
+        raise TypeError(
+            f"Probe got thresholds= and {', '.join(given)}=: put every level in the Thresholds"
+        )
+    listed = ", ".join(f"{name}={value!r}" for name, value in given.items())
+    warnings.warn(
+        f"Probe({listed}) is deprecated: pass thresholds=Thresholds({listed})",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return Thresholds(**given)
 
 
 def _check_unit_axis(unit_axis: UnitAxis) -> UnitAxis:

@@ -39,6 +39,7 @@ from variability.probes.errors import ProbeError
 from variability.probes.gram import Gram
 from variability.probes.intervals import exact_bounds
 from variability.probes.layout import Layout
+from variability.probes.thresholds import Thresholds
 from variability.probes.workspace import Workspace, slabs_like
 
 # Rows of the per-unit moment matrix. A batch's rows hold per-unit *means* (of a - c, (a - c)^2,
@@ -333,7 +334,7 @@ class SiteStatistics:
         layout: Layout,
         z: Tensor | None = None,
         activation: Activation | None = None,
-        tau: float = 0.1,
+        tau: float = Thresholds.tau,
         active_from_output: bool = False,
         workspace: Workspace | None = None,
     ) -> None:

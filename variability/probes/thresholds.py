@@ -9,8 +9,10 @@ dead-unit level that the Monitor's warnings and the diagnosis both flag.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
+from typing import Any
 
 from variability.probes.errors import ProbeError
 
@@ -42,7 +44,9 @@ def too_many_dead(dead_fraction: float | None, level: float = DEAD_LEVEL) -> boo
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Levels that turn figures into verdicts (DEFINITIONS.md gives the defaults).
+    """Levels that turn figures into verdicts (DEFINITIONS.md gives the defaults): the one home
+    of every threshold. ``Probe(model, thresholds=Thresholds(collapsed=1e-4))`` takes them, the
+    results echo them (``results.thresholds``), and the CLI's options and the reports read them.
 
     tau: a unit is active where ``|phi'(z)| >= tau * max|phi'|``.
     collapsed / collapsing: a site's variability at or below these is collapsed / collapsing.
@@ -62,7 +66,7 @@ class Thresholds:
                 "collapse levels must satisfy 0 <= collapsed <= collapsing <= 1, "
                 f"got collapsed={self.collapsed}, collapsing={self.collapsing}"
             )
-        if self.constant < 0.0:
+        if not self.constant >= 0.0:  # NaN too
             raise ProbeError(f"the constant-unit tolerance must be >= 0, got {self.constant}")
 
     def status(self, variability: float) -> Status:
@@ -77,3 +81,10 @@ class Thresholds:
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any] | None) -> Thresholds:
+        """The thresholds a record holds (``to_dict``'s keys, as in run.json or a probe's JSON);
+        a level it does not hold takes its default, and other keys are ignored."""
+        names = [f.name for f in fields(cls)]
+        return cls(**{k: float(values[k]) for k in names if values and values.get(k) is not None})

@@ -107,6 +107,7 @@ def build_probe_page(
         "tau": f"{thresholds.tau:g}",
         "collapse levels": f"collapsed V <= {thresholds.collapsed:g}, "
         f"collapsing V <= {thresholds.collapsing:g}",
+        "constant units": f"std <= {thresholds.constant:g} x the site's RMS",
         **(provenance or {}),
     }
     page.section("How this report was made").table(

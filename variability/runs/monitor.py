@@ -109,12 +109,12 @@ class Monitor:
     gradients), so figures stay comparable from step to step; with ``probe_targets`` and
     ``loss_fn(outputs, targets)`` its loss is recorded too. ``gradients``: record the RMS gradient
     of the loss at every site (needs ``backward`` inside the step block). ``dead_warning``: the
-    dead-unit fraction above which a site raises an event. ``on_event``: called with each new
+    dead-unit fraction from which a site raises an event. ``on_event``: called with each new
     event (default: one line on stderr); ``warn``: also raise a ``MonitorWarning``.
     ``resume_step``: continue a run after step S (its last checkpoint): see docs/runs.md.
     ``config``: anything JSON-serialisable to store in ``run.json``; ``run_info``: top-level
     entries of run.json to add or merge (the trainer's task and settings). Other keyword
-    arguments go to ``Probe`` (``tau``, ``collapsed``, ``collapsing``, ``constant``...).
+    arguments go to ``Probe`` (``thresholds=Thresholds(...)``, ``unit_axis``...).
     """
 
     def __init__(

@@ -1,9 +1,13 @@
-"""The dead-unit level has one home (variability.probes.DEAD_LEVEL, too_many_dead) and one
-comparison: the Monitor's warning and the diagnosis both flag a site at exactly that level."""
+"""The levels a run uses: the dead-unit level has one home (variability.probes.DEAD_LEVEL,
+too_many_dead) and one comparison, so the Monitor's warning and the diagnosis flag a site at
+exactly that level; the Monitor takes Thresholds and records them in run.json."""
 
 import inspect
+import json
 
 import pytest
+import torch
+from torch import nn
 
 from variability import Monitor
 from variability.probes import (
@@ -61,3 +65,16 @@ def test_too_many_dead_needs_a_defined_fraction():
 def test_the_monitor_and_the_trainer_default_to_that_level():
     assert inspect.signature(Monitor).parameters["dead_warning"].default == DEAD_LEVEL
     assert TrainConfig.dead_warning == DEAD_LEVEL
+
+
+def test_the_monitor_takes_thresholds_and_records_them(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 1))
+    levels = Thresholds(collapsed=0.2, collapsing=0.9, constant=0.01)
+    monitor = Monitor(model, tmp_path / "run", every=1, thresholds=levels, quiet=True, warn=False)
+    with monitor.step(0):
+        model(torch.randn(16, 2))
+    monitor.close()
+    assert monitor.thresholds is levels
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert Thresholds.from_dict(info["monitor"]["thresholds"]) == levels
