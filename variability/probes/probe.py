@@ -2,7 +2,8 @@
 
 The sites are found while the model runs (finder.py); the probe is told about each call and
 keeps no activation: each batch is reduced on the model's device and dropped. Hooks and the torch
-function mode are removed, and the train/eval mode restored, on every exit path.
+function mode are removed on every exit path. A probe never changes the train/eval mode, so it
+leaves the mode alone (``probe_model``, which sets eval mode, restores what it changed).
 """
 
 from __future__ import annotations
@@ -142,7 +143,6 @@ class Probe:
             model, self.network, self._selection, self, compiled=unwrapped.compiled
         )
         self._attached = False
-        self._training: bool | None = None
         self._workspace = Workspace()
         self._lock = threading.Lock()
         self.reset()
@@ -184,21 +184,19 @@ class Probe:
         """Install the hooks (``with Probe(...)`` does this for you)."""
         if self._attached:
             return self
-        self._training = self.model.training
         self._finder.attach()
         self._attached = True
         return self
 
     def detach(self) -> None:
-        """Remove every hook and the torch function mode, restore ``forward`` (torch.export
-        programs) and the train/eval mode; safe to call twice."""
+        """Remove every hook and the torch function mode and restore ``forward`` (torch.export
+        programs); safe to call twice. The train/eval mode is left as it is: the probe never
+        changes it, and a mode the caller set inside the block is the caller's."""
         if not self._attached:
             return
         try:
             self._finder.detach()
         finally:
-            if self._training is not None:
-                set_mode(self.model, self._training)
             self._workspace.clear()
             self._attached = False
 
