@@ -10,6 +10,7 @@ from variability.arch import (
     SpecError,
     build_model,
     count_params,
+    min_width,
     param_count,
     solve_width,
     solve_widths,
@@ -116,6 +117,29 @@ def test_a_budget_met_from_above():
     assert solve_width("fc", 3_000, 8, 2, 1) == 20
     with pytest.raises(BudgetError):
         solve_width("fc", 3_000, 8, 2, 1, at_most=True)
+
+
+@pytest.mark.parametrize(
+    ("family", "depth", "narrowest"),
+    [("lcw", 1, 1), ("lcw", 2, 2), ("lcw", 3, 2), ("fc", 2, 1), ("han", 2, 1), ("fc", 1, 1)],
+)
+def test_narrowest_buildable_width(family, depth, narrowest):
+    # LCW's hidden-to-hidden rows sum to zero, which needs at least 2 inputs: from depth 2 on
+    # (one such layer at depth 2) the narrowest LCW is 2 wide; at depth 1 there is none.
+    assert min_width(family, depth) == narrowest
+
+
+def test_lcw_at_depth_two_is_at_least_two_wide():
+    with pytest.raises(SpecError, match=">= 2"):
+        build_model("lcw", 2, 1, 2, width=1, seed=0)
+    assert count_params(build_model("lcw", 2, 1, 1, width=1, seed=0)) == 5  # depth 1: 3 + 2
+    # a budget only width 1 would meet is refused; the nearest budget is width 2's count
+    narrowest = definitions_formula("lcw", 2, 1, 2, 2)
+    assert narrowest == 13  # 3 * 2 + (2 * 1 + 2) + 3 * 1
+    with pytest.raises(BudgetError) as caught:
+        solve_width("lcw", narrowest - 1, 2, 2, 1)
+    assert caught.value.nearest_budget == narrowest
+    assert solve_width("lcw", narrowest, 2, 2, 1) == 2
 
 
 def test_budget_below_the_narrowest_model():

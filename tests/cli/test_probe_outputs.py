@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from variability import load_model, probe_model
+from variability import Thresholds, load_model, probe_model
 
 from .conftest import save_model, save_torchscript, small_fc
 
@@ -197,6 +197,21 @@ def test_thresholds_reach_the_verdict(probe_json, toolkit_file):
     }
     assert base["verdict"]["network_collapsed"] is False
     assert higher["verdict"]["network_collapsed"] is True
+
+
+def test_constant_level_reaches_the_figures(cli, probe_json, toolkit_file):
+    base = probe_json(toolkit_file, "--samples", "200")
+    assert base["thresholds"] == Thresholds().to_dict()  # the CLI's defaults are Thresholds'
+    assert any(s["constant_fraction"] < 1 for s in base["sites"])
+    # a unit's std is at most sqrt(units) times its site's RMS (here 2): at 10, every unit
+    loose = probe_json(toolkit_file, "--samples", "200", "--constant-level", "10")
+    assert loose["thresholds"]["constant"] == 10.0
+    assert all(s["constant_fraction"] == 1.0 for s in [*loose["sites"], loose["output"]])
+    run = cli("probe", toolkit_file, "--samples", "200", "--constant-level", "10")
+    assert "constant where std <= 10 RMS" in run.stdout
+    bad = cli("probe", toolkit_file, "--samples", "20", "--constant-level", "-1")
+    assert bad.exit_code == 2 and "tolerance must be >= 0" in bad.stderr
+    assert "--constant-level" in cli("probe", "--help").stdout
 
 
 def test_nan_inputs_are_counted_and_reported(cli, toolkit_file, tmp_path):

@@ -2,13 +2,14 @@
 
 import math
 
-import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from rounding import U32, amplification, kernel_v_bound
 from torch import nn
 
 from variability import Probe
+from variability.probes import kernels
 
 FIGURES = (
     "variability",
@@ -140,18 +141,36 @@ class Scale(nn.Module):
     seed=st.integers(0, 10_000),
     factor=st.floats(1e-3, 1e3) | st.floats(-1e3, -1e-3),
 )
+@example(seed=8967, factor=0.001)  # failed on main: 0.56175527 against 0.56175616
 def test_variability_does_not_change_when_a_site_output_is_scaled(seed, factor):
+    # V is scale-free, but each float32 value of the scaled site is rounded once (fl(f a) =
+    # f a (1 + delta), |delta| <= u), which moves V by at most u (1 + 1/V); and each probe's V
+    # is within its rounding bound of the V of the values it saw (tests/probes/rounding.py:
+    # at most 4 gamma_18 K, K = 1 up to the rounding of the reference value on one batch, so
+    # about 4.3e-6; measured errors are about 1e-8). The tolerance is the sum of the three.
+    assert kernels.ENABLED and kernels.compiled() is not None  # the bound is the kernel's
     torch.manual_seed(seed)
     base = nn.Sequential(nn.Linear(3, 5), nn.ReLU())
     x = torch.randn(64, 3)
     scaled = nn.Sequential(base, Scale(factor))
     plain = nn.Sequential(base, Scale(1.0))
-    v_scaled = one_pass(scaled, x).results()
-    v_plain = one_pass(plain, x).results()
-    # the named site is the Scale module: its output is factor * relu(...)
+    # the named site is the Scale module: its output is factor * relu(...); so is the output's
     with Probe(scaled, sites=["1"]) as p1, torch.no_grad():
         scaled(x)
     with Probe(plain, sites=["1"]) as p2, torch.no_grad():
         plain(x)
-    assert p1.results()["1"].variability == pytest.approx(p2.results()["1"].variability, rel=1e-6)
-    assert v_scaled.output.variability == pytest.approx(v_plain.output.variability, rel=1e-6)
+    one, other = p1.state(), p2.state()
+    for name, first, second in (
+        ("1", one.records[0].stats, other.records[0].stats),
+        ("output", one.output.stats, other.output.stats),
+    ):
+        v_scaled, v_plain = p1.results()[name].variability, p2.results()[name].variability
+        tolerance = (
+            U32 * (1 + 1 / v_plain)
+            + kernel_v_bound(first, v_scaled)
+            + kernel_v_bound(second, v_plain)
+        )
+        assert abs(v_scaled / v_plain - 1) <= tolerance, name
+    # the tolerance holds with room: one batch leaves the kernel's sums unamplified
+    assert amplification(one.records[0].stats) <= 1 + 1e-9
+    assert tolerance < 1e-5

@@ -160,13 +160,13 @@ def test_registered_activation_is_found():
     assert results["1"].activation_ratio == 0.5
 
 
-def test_hooks_removed_and_mode_restored_when_forward_raises():
+def test_hooks_removed_and_the_callers_mode_kept_when_forward_raises():
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
     model.train()
     with pytest.raises(RuntimeError), Probe(model):
         model.eval()
         model(torch.randn(5, 7))  # wrong width: the Linear raises
-    assert model.training is True
+    assert model.training is False  # the caller's choice, not the probe's to undo
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from variability import build_model, load_task
+from variability import Thresholds, build_model, load_task
 from variability.cli.app import app
 from variability.reports.figures.training import (
     activation_heatmap,
@@ -88,6 +88,19 @@ def test_a_monitor_run_is_described_as_such(run):
     html = build_run_page(info, read_metrics(run), None).render(self_contained=False)
     assert "Recorded by a Monitor in a training loop: 5 recorded steps" in html
     assert "has not finished" not in html
+
+
+def test_the_report_reads_the_levels_the_run_used(run):
+    info = json.loads((run / "run.json").read_text())
+    result = json.loads((run / "result.json").read_text())
+    assert info["monitor"]["thresholds"] == Thresholds().to_dict()
+    info["monitor"]["thresholds"] = Thresholds(collapsed=0.02, collapsing=0.3).to_dict()
+    html = build_run_page(info, read_metrics(run), result).render(self_contained=False)
+    assert "(collapsed at V &lt;= 0.02)." in html
+    assert "Dark: V near 0.002 or below, collapsed." in html
+    del info["monitor"]["thresholds"]  # a run that does not say: the defaults
+    html = build_run_page(info, read_metrics(run), result).render(self_contained=False)
+    assert f"(collapsed at V &lt;= {Thresholds().collapsed:g})." in html
 
 
 def test_figures_skip_when_their_data_is_missing():

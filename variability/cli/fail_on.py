@@ -12,12 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from variability.errors import UserError
-from variability.probes import ProbeResults
+from variability.probes import ProbeResults, Status
 
 __all__ = ["FailOn", "parse_fail_on"]
 
 _FORMS = "collapsed, collapsing, nonfinite or dead:FRACTION (a number in [0, 1), like dead:0.5)"
-_NO_DATA = "no data"  # a site's status when no finite value reached it
 
 
 @dataclass(frozen=True)
@@ -46,11 +45,15 @@ class FailOn:
             if hit:
                 return f"{hit[0].name} saw {hit[0].nonfinite:,} NaN/Inf values"
             return None
-        statuses = ("collapsed",) if self.kind == "collapsed" else ("collapsed", "collapsing")
-        hit = [s for s in sites if s.status in (*statuses, _NO_DATA)]
+        if self.kind == "collapsed":
+            hit = [s for s in sites if s.status in (Status.COLLAPSED, Status.NO_DATA)]
+        else:
+            hit = [
+                s for s in sites if s.status.at_or_below_collapsing or s.status == Status.NO_DATA
+            ]
         if hit:
             s = hit[0]
-            if s.status == _NO_DATA:
+            if s.status == Status.NO_DATA:
                 return f"{s.name} saw no finite value ({s.nonfinite:,} NaN/Inf), so no V"
             return f"{s.name} is {s.status} (V = {s.variability:.3g})"
         return None

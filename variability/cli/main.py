@@ -41,6 +41,7 @@ VALUE_OPTIONS: dict[str, frozenset[str]] = {
             "--report",
             "--fail-on",
             "--seq-len",
+            "--constant-level",
         }
     ),
     "report": frozenset({"--out"}),

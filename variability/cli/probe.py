@@ -199,7 +199,7 @@ TauOption = Annotated[
     float,
     _option(
         "--tau",
-        help="A unit is active where |phi'(z)| >= tau * max|phi'| (default 0.1).",
+        help=f"A unit is active where |phi'(z)| >= tau * max|phi'| (default {Thresholds.tau:g}).",
         panel=_PROBE,
         metavar="TAU",
     ),
@@ -208,7 +208,8 @@ CollapseOption = Annotated[
     float,
     _option(
         "--collapse-level",
-        help="A site is collapsed when its variability V is at most this (default 0.001).",
+        help="A site is collapsed when its variability V is at most this "
+        f"(default {Thresholds.collapsed:g}).",
         panel=_PROBE,
         metavar="V",
     ),
@@ -217,9 +218,20 @@ CollapsingOption = Annotated[
     float,
     _option(
         "--collapsing-level",
-        help="A site is collapsing when its variability V is at most this (default 0.05).",
+        help="A site is collapsing when its variability V is at most this "
+        f"(default {Thresholds.collapsing:g}).",
         panel=_PROBE,
         metavar="V",
+    ),
+]
+ConstantOption = Annotated[
+    float,
+    _option(
+        "--constant-level",
+        help="A unit is constant when its output std is at most this times the site's RMS "
+        f"(default {Thresholds.constant:g}).",
+        panel=_PROBE,
+        metavar="R",
     ),
 ]
 JsonOption = Annotated[
@@ -314,9 +326,10 @@ def probe(
     batch_size: BatchSizeOption = 1024,
     device: DeviceOption = "auto",
     sites: SitesOption = None,
-    tau: TauOption = 0.1,
-    collapse_level: CollapseOption = 1e-3,
-    collapsing_level: CollapsingOption = 0.05,
+    tau: TauOption = Thresholds.tau,
+    collapse_level: CollapseOption = Thresholds.collapsed,
+    collapsing_level: CollapsingOption = Thresholds.collapsing,
+    constant_level: ConstantOption = Thresholds.constant,
     json_out: JsonOption = None,
     csv_out: CsvOption = None,
     report: ReportOption = None,
@@ -332,7 +345,7 @@ def probe(
     Exit codes: 0 fine; 2 bad input or usage, or a model that fails on the probe set (one line
     on stderr); 3 a --fail-on condition held.
     """
-    thresholds = Thresholds(tau, collapse_level, collapsing_level)
+    thresholds = Thresholds(tau, collapse_level, collapsing_level, constant_level)
     conditions = parse_fail_on(fail_on or [])
     _check_option_combinations(json_out, csv_out, report, self_contained, inputs, dist, samples)
     if arch_kwargs is not None and arch is None:
@@ -520,9 +533,7 @@ def _run_probe(
                 device=device,
                 on_batch=on_batch,
                 sites=site_selector,
-                tau=thresholds.tau,
-                collapsed=thresholds.collapsed,
-                collapsing=thresholds.collapsing,
+                thresholds=thresholds,
             )
     except NoProbeSitesError as error:
         raise UserError(str(error).replace("sites=[...]", "--sites")) from None

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from variability.probes import ProbeResults, SiteResult
+from variability.probes import ProbeResults, SiteResult, Status
 from variability.reports.diagnosis import DEAD_LEVEL, SHIFT_LEVEL, Hint
 
 __all__ = ["STATUS_STYLES", "print_diagnosis", "print_probe", "site_table", "verdict_line"]
@@ -33,7 +33,7 @@ def _percent(value: float | None) -> str:
 
 
 def _row(site: SiteResult, nonfinite: bool) -> list[str | Text]:
-    seen = site.status != "no data"  # no finite value reached it: no unit can be called dead
+    seen = site.status != Status.NO_DATA  # no finite value reached it: no unit can be called dead
     cells: list[str | Text] = [
         site.name,
         site.kind,
@@ -80,7 +80,7 @@ def verdict_line(results: ProbeResults) -> Text:
     line.append(output.status, style=STATUS_STYLES.get(output.status, ""))
     line.append("), network C2C: ")
     collapsed = bool(results.network_collapsed)
-    if output.status == "no data":
+    if results.network_collapsed is None:
         line.append("unknown (no finite output value)", style="yellow")
     else:
         line.append("yes" if collapsed else "no", style="bold red" if collapsed else "green")
@@ -92,7 +92,8 @@ def thresholds_line(results: ProbeResults) -> str:
     t = results.thresholds
     return (
         f"{results.samples} probe inputs; collapsed at V <= {t.collapsed:g}, collapsing at "
-        f"V <= {t.collapsing:g}, active where |phi'(z)| >= {t.tau:g} max|phi'|"
+        f"V <= {t.collapsing:g}, active where |phi'(z)| >= {t.tau:g} max|phi'|, constant "
+        f"where std <= {t.constant:g} RMS"
     )
 
 

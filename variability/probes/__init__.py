@@ -14,9 +14,10 @@ from variability.probes.landscape import LinePieces, pieces_per_line, v3
 from variability.probes.probe import Probe, probe_model
 from variability.probes.results import SCHEMA_VERSION, ProbeResults, SiteResult, UnprobedCall
 from variability.probes.state import ProbeState
-from variability.probes.thresholds import Thresholds
+from variability.probes.thresholds import DEAD_LEVEL, Status, Thresholds, too_many_dead
 
 __all__ = [
+    "DEAD_LEVEL",
     "SCHEMA_VERSION",
     "Activation",
     "LinePieces",
@@ -26,6 +27,7 @@ __all__ = [
     "ProbeResults",
     "ProbeState",
     "SiteResult",
+    "Status",
     "Thresholds",
     "TraceError",
     "UnprobedCall",
@@ -34,5 +36,6 @@ __all__ = [
     "probe_model",
     "register_activation",
     "register_function",
+    "too_many_dead",
     "v3",
 ]

@@ -38,10 +38,12 @@ ENABLED = os.environ.get("VARIABILITY_KERNELS", "").lower() != "torch"
 
 BLOCK = 16
 """Samples summed in the data's precision before the sums are added to float64. Measured on
-ReLU sites of 64 and 1,024 rows (300 seeds each), V's largest relative error against float64 was
-1.1e-7 and 3.1e-7 with 16 (PyTorch's path: 1.2e-7 and 2.2e-6), 9.0e-7 and 1.3e-6 with 64; 16 costs
-about 10 us more per 1024 x 256 batch than 64, and 8 another 30 (measured by
-benchmarks/bench_kernel_precision.py and bench_probe_parts.py; figures in docs/benchmarks.md)."""
+ReLU sites of 64 and 1,024 rows (300 seeds each), with the reference value c then the first
+sample, V's largest relative error against float64 was 1.1e-7 and 3.1e-7 with 16 (PyTorch's
+path: 1.2e-7 and 2.2e-6), 9.0e-7 and 1.3e-6 with 64; 16 costs about 10 us more per 1024 x 256
+batch than 64, and 8 another 30 (measured by benchmarks/bench_kernel_precision.py and
+bench_probe_parts.py; figures in docs/benchmarks.md). With c the first batch's mean (now), 2.0e-8
+and 1.2e-8; the bound, ``4 gamma_{BLOCK+2} K``, is in docs/figures.md ("Exactness")."""
 
 # Rows of the kernel's output, the same order as the moment rows in statistics.py.
 SUM, SUMSQ, NONZERO, Z_SUM, Z_SUMSQ = range(5)

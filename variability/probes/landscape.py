@@ -20,6 +20,7 @@ from variability.probes.evaluation import evaluating, model_device
 from variability.probes.finder import Call, SiteFinder
 from variability.probes.probe import first_tensor
 from variability.probes.sites import SiteSelector, select_sites
+from variability.probes.thresholds import Thresholds
 from variability.probes.wrappers import unwrap
 
 
@@ -169,7 +170,7 @@ def pieces_per_line(
     lines: int = 32,
     points: int = 1024,
     sites: SiteSelector = "auto",
-    tau: float = 0.1,
+    tau: float = Thresholds.tau,
     seed: int = 0,
     device: torch.device | str | None = None,
 ) -> LinePieces:

@@ -2,13 +2,15 @@
 
 The sites are found while the model runs (finder.py); the probe is told about each call and
 keeps no activation: each batch is reduced on the model's device and dropped. Hooks and the torch
-function mode are removed, and the train/eval mode restored, on every exit path.
+function mode are removed on every exit path. A probe never changes the train/eval mode, so it
+leaves the mode alone (``probe_model``, which sets eval mode, restores what it changed).
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from torch import Tensor, nn
 from torch.utils import _pytree
 
 from variability.probes.errors import NoProbeSitesError, ProbeError
-from variability.probes.evaluation import evaluating, model_device, set_mode
+from variability.probes.evaluation import evaluating, model_device
 from variability.probes.finder import Call, SiteFinder
 from variability.probes.layout import Layout, as_site_tensor, layout_of
 from variability.probes.results import ProbeResults, UnprobedCall
@@ -91,7 +93,8 @@ class Probe:
     also gather cross products over at most ``redundancy_units`` units per site (costs a matrix
     product per batch). ``gradients``: record the RMS gradient of the loss at each site's output.
     ``torch.compile``, ``nn.DataParallel`` and ``DistributedDataParallel`` wrappers are looked
-    through (wrappers.py).
+    through (wrappers.py). ``thresholds``: the levels of the verdicts (``Thresholds``; the keyword
+    levels ``tau``, ``collapsed``, ``collapsing`` and ``constant`` still work, deprecated).
     """
 
     def __init__(
@@ -99,20 +102,23 @@ class Probe:
         model: nn.Module,
         sites: SiteSelector = "auto",
         *,
-        tau: float = 0.1,
-        collapsed: float = 1e-3,
-        collapsing: float = 0.05,
-        constant: float = 1e-3,
+        thresholds: Thresholds | None = None,
         redundancy: bool = True,
         redundancy_units: int = 1024,
         unit_axis: UnitAxis = None,
         gradients: bool = False,
         seed: int = 0,
+        tau: float | None = None,
+        collapsed: float | None = None,
+        collapsing: float | None = None,
+        constant: float | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"Probe needs a torch.nn.Module, got {type(model).__name__}")
         self.model = model
-        self.thresholds = Thresholds(tau, collapsed, collapsing, constant)
+        self.thresholds = _thresholds(
+            thresholds, tau=tau, collapsed=collapsed, collapsing=collapsing, constant=constant
+        )
         self.redundancy = redundancy
         self.redundancy_units = int(redundancy_units)
         self.unit_axis = _check_unit_axis(unit_axis)
@@ -126,7 +132,6 @@ class Probe:
             model, self.network, self._selection, self, compiled=unwrapped.compiled
         )
         self._attached = False
-        self._training: bool | None = None
         self._workspace = Workspace()
         self._lock = threading.Lock()
         self.reset()
@@ -168,21 +173,19 @@ class Probe:
         """Install the hooks (``with Probe(...)`` does this for you)."""
         if self._attached:
             return self
-        self._training = self.model.training
         self._finder.attach()
         self._attached = True
         return self
 
     def detach(self) -> None:
-        """Remove every hook and the torch function mode, restore ``forward`` (torch.export
-        programs) and the train/eval mode; safe to call twice."""
+        """Remove every hook and the torch function mode and restore ``forward`` (torch.export
+        programs); safe to call twice. The train/eval mode is left as it is: the probe never
+        changes it, and a mode the caller set inside the block is the caller's."""
         if not self._attached:
             return
         try:
             self._finder.detach()
         finally:
-            if self._training is not None:
-                set_mode(self.model, self._training)
             self._workspace.clear()
             self._attached = False
 
@@ -370,6 +373,26 @@ class Probe:
                 f"unit_axis names {', '.join(map(repr, unknown))}, which no site is called; "
                 f"sites: {', '.join(sorted(names))}"
             )
+
+
+def _thresholds(thresholds: Thresholds | None, **levels: float | None) -> Thresholds:
+    """``thresholds`` (default ``Thresholds()``), or the deprecated keyword levels."""
+    given = {name: value for name, value in levels.items() if value is not None}
+    if thresholds is not None and not isinstance(thresholds, Thresholds):
+        raise TypeError(f"thresholds must be a Thresholds, got {type(thresholds).__name__}")
+    if not given:
+        return Thresholds() if thresholds is None else thresholds
+    if thresholds is not None:
+        raise TypeError(
+            f"Probe got thresholds= and {', '.join(given)}=: put every level in the Thresholds"
+        )
+    listed = ", ".join(f"{name}={value!r}" for name, value in given.items())
+    warnings.warn(
+        f"Probe({listed}) is deprecated: pass thresholds=Thresholds({listed})",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return Thresholds(**given)
 
 
 def _check_unit_axis(unit_axis: UnitAxis) -> UnitAxis:

@@ -14,7 +14,7 @@ from torch import Tensor
 
 from variability.probes import figures
 from variability.probes.statistics import ACTIVE, SUM, SUMSQ, Z_SUMSQ, SiteStatistics
-from variability.probes.thresholds import Thresholds
+from variability.probes.thresholds import Status, Thresholds
 
 SCHEMA_VERSION = 1
 """Version of the JSON layout written by ``ProbeResults.to_dict`` (documented in docs/)."""
@@ -31,7 +31,7 @@ class SiteResult:
     units: int
     samples: int
     variability: float
-    status: str
+    status: Status
     constant_units: int
     constant_fraction: float
     nonfinite: int
@@ -102,7 +102,7 @@ def summarise_sites(sources: list[SiteSource], thresholds: Thresholds) -> list[S
     results = []
     for i, (name, kind, source, depth, stats) in enumerate(sources):
         seen = int(per_unit.units_seen[i])
-        v = per_unit.variability[i] if seen else float("nan")
+        v = float(per_unit.variability[i]) if seen else float("nan")
         constant = int(per_unit.constant[i])
         result: dict[str, Any] = dict(
             name=name,
@@ -112,62 +112,49 @@ def summarise_sites(sources: list[SiteSource], thresholds: Thresholds) -> list[S
             units=stats.units,
             samples=int(per_unit.samples[i]),
             variability=v,
-            status=thresholds.status(v) if seen else "no data",
+            status=thresholds.status(v),
             constant_units=constant,
             constant_fraction=constant / seen if seen else float("nan"),
             nonfinite=int(stats.nonfinite.item()),
-            rms=figures.rms(float(per_unit.mean_square_sum[i]), seen),
+            rms=float(per_unit.rms[i]),
         )
         if gates is not None and i in gate_of:
             result.update(gates.figures(gate_of[i]))
         if stats.cross_index is not None:
             first, last = starts[i], starts[i] + stats.units
             result.update(
-                _redundancy(
-                    stats,
-                    per_unit.variance[first:last],
-                    per_unit.mean_square[first:last],
-                    per_unit.seen[first:last],
-                    thresholds,
-                )
+                _redundancy(stats, per_unit.seen[first:last], float(per_unit.rms[i]), thresholds)
             )
         grad_count = stats.grad_count.item()
         if grad_count > 0:
-            result["gradient_rms"] = figures.rms(stats.grad_sumsq.item(), grad_count)
+            result["gradient_rms"] = float(figures.rms(stats.grad_sumsq.item(), grad_count))
         results.append(SiteResult(**result))
     return results
 
 
 class _PerUnit:
     """Output figures of every site: per-unit moments of all sites end to end, and per-site
-    sums of them over the units seen."""
+    sums of them over the units seen (formulas in figures.py)."""
 
     def __init__(
         self, sites: list[SiteStatistics], starts: np.ndarray, thresholds: Thresholds
     ) -> None:
         count = np.concatenate([_numpy(s.count) for s in sites])
         moments = np.concatenate([_numpy(s.moments)[SUM : SUMSQ + 1] for s in sites], axis=1)
-        shift = np.concatenate([_numpy(s.shift) for s in sites])
-        self.seen = seen = count > 0
-        n = np.where(seen, count, 1.0)
-        mean_shifted = moments[0] / n
-        variance = np.maximum(moments[1] / n - mean_shifted * mean_shifted, 0.0)
-        mean = shift + mean_shifted
-        self.variance = variance
-        self.mean_square = mean_square = variance + mean * mean
-        sums = np.add.reduceat(
-            np.stack([seen, np.where(seen, variance, 0.0), np.where(seen, mean_square, 0.0)]),
-            starts,
-            axis=1,
+        reference = np.concatenate([_numpy(s.shift) for s in sites])
+        self.seen, _, self.variance, self.mean_square = figures.unit_moments(
+            count, moments[0], moments[1], reference
         )
+        sums = figures.per_site(np.stack([self.seen, self.variance, self.mean_square]), starts)
         self.units_seen, variance_sum, self.mean_square_sum = sums
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = np.maximum(variance_sum, 0.0) / self.mean_square_sum
-            self.variability = np.where(self.mean_square_sum > 0, np.sqrt(ratio), 0.0)
-            site_rms = np.sqrt(self.mean_square_sum / np.maximum(self.units_seen, 1))
-        tolerance = np.repeat(thresholds.constant * site_rms, np.diff(np.append(starts, n.size)))
-        constant = seen & (np.sqrt(variance) <= tolerance)
-        self.constant = np.add.reduceat(constant.astype(np.int64), starts)
+        self.variability = figures.variability(variance_sum, self.mean_square_sum)
+        self.rms = figures.rms(self.mean_square_sum, self.units_seen)
+        units = np.diff(np.append(starts, count.size))
+        self.unit_rms = np.repeat(self.rms, units)
+        constant = self.seen & figures.constant_units(
+            np.sqrt(self.variance), self.unit_rms, thresholds.constant
+        )
+        self.constant = figures.per_site(constant.astype(np.int64), starts)
         self.samples = np.maximum.reduceat(count, starts)
 
 
@@ -188,20 +175,27 @@ class _Gates:
         shift = np.where(z_seen, figures.unit_activation_shift(z_mean, z_mean_square), 0.0)
         ratio = self.unit_ratio
         per_unit = np.stack(
-            [z_seen, z_seen & (ratio == 0.0), z_seen & (ratio == 1.0), shift, active, z_count]
+            [
+                z_seen,
+                z_seen & figures.dead_units(ratio),
+                z_seen & figures.linear_units(ratio),
+                shift,
+                active,
+                z_count,
+            ]
         ).astype(np.float64)
-        (self.units_seen, self.dead, self.linear, shift_sum, self.active, self.z_count) = (
-            np.add.reduceat(per_unit, starts, axis=1)
+        (self.units_seen, self.dead, self.linear, shift_sum, active_sum, z_count_sum) = (
+            figures.per_site(per_unit, starts)
         )
+        self.activation_ratio = figures.activation_ratio(active_sum, z_count_sum)
         with np.errstate(invalid="ignore", divide="ignore"):
             self.shift = np.where(self.units_seen > 0, shift_sum / self.units_seen, np.nan)
 
     def figures(self, i: int) -> dict[str, Any]:
         seen = max(int(self.units_seen[i]), 1)
         dead, linear = int(self.dead[i]), int(self.linear[i])
-        total = float(self.z_count[i])
         return dict(
-            activation_ratio=_optional(float(self.active[i]) / total if total > 0 else math.nan),
+            activation_ratio=_optional(float(self.activation_ratio[i])),
             unit_activation_ratio=self.unit_ratio[self.starts[i] : self.ends[i]].copy(),
             dead_units=dead,
             dead_fraction=dead / seen,
@@ -219,12 +213,10 @@ def _numpy(x: Tensor) -> np.ndarray:
 
 
 def _redundancy(
-    stats: SiteStatistics,
-    variance: np.ndarray,
-    mean_square: np.ndarray,
-    seen: np.ndarray,
-    thresholds: Thresholds,
+    stats: SiteStatistics, seen: np.ndarray, site_rms: float, thresholds: Thresholds
 ) -> dict[str, Any]:
+    """The redundancy over the site's non-constant units (judged on the cross products' own
+    variances, against the site's RMS, by figures.constant_units)."""
     rows = stats.cross_count.item()
     assert stats.cross_index is not None  # called for sites with cross products only
     index = stats.cross_index.cpu().numpy()
@@ -232,9 +224,9 @@ def _redundancy(
         return dict(redundancy=None, redundancy_units=0)
     m = stats.cross_sum.cpu().numpy() / rows
     covariance = stats.cross_prod.cpu().numpy() / rows - np.outer(m, m)
-    site_rms = math.sqrt(float(np.sum(mean_square[seen])) / max(int(seen.sum()), 1))
     std = np.sqrt(np.maximum(np.diag(covariance), 0.0))
-    keep = (std > thresholds.constant * site_rms) & seen[index]
+    keep = ~figures.constant_units(std, np.full(std.shape, site_rms), thresholds.constant)
+    keep &= seen[index]
     return dict(
         redundancy=_optional(figures.redundancy(covariance, keep)), redundancy_units=int(keep.sum())
     )
@@ -259,17 +251,22 @@ class ProbeResults:
 
     @property
     def network_collapsed(self) -> bool | None:
-        """Network C2C: the output is collapsed (every probe input gives the same prediction)."""
-        return None if self.output is None else self.output.status == "collapsed"
+        """Network C2C: the output is collapsed (every probe input gives the same prediction).
+        None when there is no verdict: no output was measured, or no finite value reached it."""
+        if self.output is None or self.output.status == Status.NO_DATA:
+            return None
+        return self.output.status == Status.COLLAPSED
 
     @property
     def first_collapsed_site(self) -> str | None:
         """The first site, in depth order, whose variability is at or below the collapse level."""
-        return next((s.name for s in self.sites if s.status == "collapsed"), None)
+        return next((s.name for s in self.sites if s.status == Status.COLLAPSED), None)
 
     @property
     def first_collapsing_site(self) -> str | None:
-        return next((s.name for s in self.sites if s.status != "healthy"), None)
+        """The first site, in depth order, whose variability is at or below the collapsing level
+        (collapsing or collapsed); a site without data is neither."""
+        return next((s.name for s in self.sites if s.status.at_or_below_collapsing), None)
 
     def __getitem__(self, name: str) -> SiteResult:
         for site in self.all_sites():
@@ -349,7 +346,13 @@ class ProbeResults:
         for call, count in self.unprobed_calls.items():
             lines.append(f"not probed: {call.name} ({call.function}, {count} calls: {call.reason})")
         lines.extend(f"note: {note}" for note in self.notes)
-        verdict = "collapsed" if self.network_collapsed else "not collapsed"
+        collapsed = self.network_collapsed
+        if collapsed is not None:
+            verdict = "collapsed" if collapsed else "not collapsed"
+        elif self.output is None:
+            verdict = "no verdict (no output measured)"
+        else:
+            verdict = "no verdict (no finite value reached the output)"
         first = self.first_collapsed_site
         lines.append(
             f"network: {verdict}"

@@ -6,7 +6,7 @@ Why this shape:
   and ranks merge exactly; memory is O(units), never O(samples).
 - Collapse is a question about tiny variances (V <= 1e-3 means var/E[a^2] <= 1e-6), where raw
   float32 sums of squares cancel catastrophically. So output statistics are kept *shifted*: sums
-  of ``a - c`` and ``(a - c)^2``, ``c`` a per-unit reference value from the first sample seen.
+  of ``a - c`` and ``(a - c)^2``, ``c`` a per-unit reference value: the mean of the first batch.
   A unit that never changes then has exactly zero variance, and the float32 batch reductions keep
   their precision relative to the variance, not to the mean. Totals are float64.
 - The hooks run on every batch, and there each PyTorch call costs microseconds and each pass over
@@ -39,6 +39,7 @@ from variability.probes.errors import ProbeError
 from variability.probes.gram import Gram
 from variability.probes.intervals import exact_bounds
 from variability.probes.layout import Layout
+from variability.probes.thresholds import Thresholds
 from variability.probes.workspace import Workspace, slabs_like
 
 # Rows of the per-unit moment matrix. A batch's rows hold per-unit *means* (of a - c, (a - c)^2,
@@ -261,8 +262,17 @@ class SiteStatistics:
             )
 
     def _init_shift(self, a: Tensor, layout: Layout, check: bool = True) -> None:
-        """The first sample becomes the reference value (the first finite one per unit, if
-        ``check`` finds a NaN or Inf there; the compiled path checks after its pass instead)."""
+        """The reference values: per unit, the mean of this (first) batch, rounded to the data's
+        precision (of its finite values, if ``check`` finds a NaN or Inf; the compiled path
+        checks after its pass instead).
+
+        Taken as ``first + mean(a - first)``, ``first`` the unit's first sample, so that a unit
+        that never changes gets exactly its value (and a variance of exactly 0). Why the mean and
+        not the first sample: the variance is taken from sums of ``d = a - c`` and ``d^2``, whose
+        rounding is amplified by ``E[d^2] / var = 1 + (mean - c)^2 / var`` when the variance is
+        taken; a first sample far out in its unit's tail made that 20 (docs/figures.md,
+        "Exactness").
+        """
         first = layout.first_sample(a)
         if check and not math.isfinite(float(first.sum())):  # NaN/Inf, or a sum past the range
             matrix = layout.as_matrix(a)
@@ -270,9 +280,9 @@ class SiteStatistics:
             row = torch.argmax(finite.to(torch.uint8), dim=0)
             candidate = matrix.gather(0, row.unsqueeze(0)).squeeze(0)
             first = torch.where(finite.any(0), candidate, torch.zeros_like(candidate))
-        first = first.detach()
-        # The data's own values, exact in its precision (no rounding check needed), copied into
-        # memory kept across clear().
+        first = _batch_mean_near(a.detach(), layout, first.detach(), check).to(a.dtype)
+        # Values in the data's precision (no rounding check needed), copied into memory kept
+        # across clear().
         buffer = self._shift_buffer
         if buffer is None or buffer.dtype != first.dtype or buffer.device != first.device:
             buffer = self._shift_buffer = torch.empty_like(
@@ -301,7 +311,7 @@ class SiteStatistics:
             self._init_shift(a, layout, check)
         shift = self._shift_cast
         if shift is None or shift.dtype != a.dtype or shift.device != a.device:
-            # The reference value came from the data, so it is exact in the data's precision
+            # The reference value was rounded to the data's precision
             # (after a merge it may not be: then the stored float64 value is rounded once here,
             # and the rounded value is what the sums are taken around).
             shift = self.shift.to(device=a.device, dtype=a.dtype)
@@ -324,7 +334,7 @@ class SiteStatistics:
         layout: Layout,
         z: Tensor | None = None,
         activation: Activation | None = None,
-        tau: float = 0.1,
+        tau: float = Thresholds.tau,
         active_from_output: bool = False,
         workspace: Workspace | None = None,
     ) -> None:
@@ -447,12 +457,12 @@ class SiteStatistics:
         (float64).
 
         Why centred: the totals are sums of ``(a - c)(a - c)^T`` around the reference value c,
-        and a unit whose c lies far from its mean (a ReLU unit off at the first sample, on at
-        the others) makes those products large against its variance, so their float32 rounding
-        is amplified by ``(mean - c)^2 / variance`` when the covariance is taken (2e-4 in a
-        correlation of two such units at 4,096 samples). So each batch's products are taken
-        around its own mean ``b`` (rounded to the data's precision), where they are of the size
-        of the variance, and re-expressed around c in float64:
+        and a unit whose c lies far from its mean (c is the first batch's mean, and a first
+        batch may be one sample) makes those products large against its variance, so their
+        float32 rounding is amplified by ``(mean - c)^2 / variance`` when the covariance is
+        taken (2e-4 in a correlation of two such units at 4,096 samples). So each batch's
+        products are taken around its own mean ``b`` (rounded to the data's precision), where
+        they are of the size of the variance, and re-expressed around c in float64:
         ``sum (a-c)(a-c)^T = sum (a-b)(a-b)^T + r d^T + d r^T + n d d^T`` with ``d = b - c`` and
         ``r = sum (a - b)``. The centred products wait in the Gram buffer (GRAM_BATCHES).
         """
@@ -649,6 +659,20 @@ class SiteStatistics:
             if name != "shift":
                 getattr(result, name).add_(value)
         return result
+
+
+def _batch_mean_near(a: Tensor, layout: Layout, first: Tensor, check: bool) -> Tensor:
+    """Per unit, ``first + mean(a - first)`` in float64 (over the finite values of ``a`` when
+    ``check``; 0 for a unit with none); a unit whose values all equal ``first`` gets it exactly."""
+    offsets = torch.sub(a, first.view(layout.broadcast_shape))
+    dims = layout.sample_axes
+    if check:
+        finite = torch.isfinite(offsets)
+        offsets = torch.where(finite, offsets, torch.zeros((), dtype=a.dtype, device=a.device))
+        count = finite.sum(dims)
+        mean = offsets.sum(dims, dtype=torch.float64) / count.clamp(min=1)
+        return torch.where(count > 0, first.double() + mean, torch.zeros_like(mean))
+    return first.double() + offsets.mean(dims, dtype=torch.float64)
 
 
 def _zeros(device: torch.device | str) -> Callable[..., Tensor]:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from variability.probes import Thresholds
 from variability.reports.figures.comparison import (
     learned_function_grid,
     metric_against_depth,
@@ -34,7 +35,7 @@ from variability.reports.glossary import glossary_for
 from variability.reports.page import Page, Section
 from variability.reports.style import family_label
 
-DEFAULT_COLLAPSED = 1e-3
+DEFAULT_COLLAPSED = Thresholds.collapsed  # for records that do not say which level they used
 
 
 @dataclass

@@ -6,7 +6,8 @@ Rules, each firing at most once, at the first site (in depth order) where it hol
 - ``nonfinite``: NaN or Inf values reached a site (they are left out of every figure);
 - ``collapsed``: a site's (or the output's) V is at or below the collapse level;
 - ``collapsing``: otherwise, a site's V is at or below the collapsing level;
-- ``dead``: at least ``DEAD_LEVEL`` of a site's units are never active on the probe set;
+- ``dead``: at least ``DEAD_LEVEL`` of a site's units are never active on the probe set
+  (``variability.probes.too_many_dead``, the Monitor's warning too);
 - ``shift``: a sigmoid-like site's activation shift is at least ``SHIFT_LEVEL``.
 """
 
@@ -14,12 +15,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from variability.probes import ProbeResults, SiteResult
+from variability.probes import DEAD_LEVEL, ProbeResults, SiteResult, Status, too_many_dead
 
 __all__ = ["DEAD_LEVEL", "SHIFT_KINDS", "SHIFT_LEVEL", "Hint", "diagnose"]
 
-DEAD_LEVEL = 0.5
-"""A site is flagged when at least this fraction of its units are dead."""
 SHIFT_LEVEL = 0.5
 """A sigmoid-like site is flagged when its activation shift is at least this."""
 SHIFT_KINDS = ("sigmoid", "tanh", "hardsigmoid", "hardtanh")
@@ -86,7 +85,7 @@ def _nonfinite(results: ProbeResults) -> Hint | None:
 def _collapse(results: ProbeResults) -> Hint | None:
     thresholds = results.thresholds
     output = results.output
-    collapsed = [s for s in results.sites if s.status == "collapsed"]
+    collapsed = [s for s in results.sites if s.status == Status.COLLAPSED]
     if results.network_collapsed and output is not None:
         start = collapsed[0] if collapsed else output
         where = (
@@ -124,8 +123,8 @@ def _collapse(results: ProbeResults) -> Hint | None:
             finding + "." + _count(collapsed, "collapsed"),
             _DEPTH_ADVICE,
         )
-    fading = [s for s in results.sites if s.status == "collapsing"]
-    if output is not None and output.status == "collapsing":
+    fading = [s for s in results.sites if s.status == Status.COLLAPSING]
+    if output is not None and output.status == Status.COLLAPSING:
         fading = fading or [output]
     if fading:
         first = fading[0]
@@ -143,7 +142,7 @@ def _collapse(results: ProbeResults) -> Hint | None:
 
 
 def _dead(results: ProbeResults, level: float) -> Hint | None:
-    hit = [s for s in results.sites if s.dead_fraction is not None and s.dead_fraction >= level]
+    hit = [s for s in results.sites if too_many_dead(s.dead_fraction, level)]
     if not hit:
         return None
     first = hit[0]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from variability.probes import Thresholds
+
+_LEVELS = Thresholds()
+
 GLOSSARY: dict[str, str] = {
     "Probe site": "a place where the network applies a nonlinearity (an activation module, a "
     "functional call such as F.relu, or a module you named). Sites are listed in depth order.",
@@ -11,11 +15,13 @@ GLOSSARY: dict[str, str] = {
     "Variability (V)": "how much a site's output changes across inputs, relative to its size: "
     "sqrt(sum of per-unit variances / sum of per-unit mean squares). 1 for zero-mean outputs, "
     "0 when every unit is constant. Scale-free.",
-    "Collapsed / collapsing": "a site whose V is at most the collapse level (0.001 by default) "
-    "gives practically the same output for every input; collapsing means V at most 0.05.",
+    "Collapsed / collapsing": "a site whose V is at most the collapse level "
+    f"({_LEVELS.collapsed:g} by default) gives practically the same output for every input; "
+    f"collapsing means V at most the collapsing level ({_LEVELS.collapsing:g} by default).",
     "Collapse to constants (C2C)": "the network's output is collapsed: every input gets the same "
     "prediction. The first collapsed site is where that collapse starts.",
-    "Constant units": "units whose output std is at most 0.001 times the site's RMS.",
+    "Constant units": "units whose output std is at most the constant level "
+    f"({_LEVELS.constant:g} by default) times the site's RMS.",
     "Activation shift": "mean over units of |E[z]| / sqrt(E[z^2]) of the pre-activation z: how far "
     "the units' inputs sit off zero (what LCW removes).",
     "Redundancy": "mean absolute correlation between the outputs of pairs of non-constant units.",

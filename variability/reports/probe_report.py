@@ -46,9 +46,13 @@ def verdict_text(results: ProbeResults) -> str:
             f"(collapsed at V <= {thresholds.collapsed:g}), so every probe input gets "
             f"practically the same output.{where}"
         )
-    status = "healthy" if output.status == "healthy" else "collapsing"
+    if results.network_collapsed is None:
+        return (
+            f"No verdict: no finite value reached the output over {results.samples} probe "
+            "inputs, so its variability is not defined."
+        )
     return (
-        f"Not collapsed: the output's variability is {output.variability:.3g} ({status}; "
+        f"Not collapsed: the output's variability is {output.variability:.3g} ({output.status}; "
         f"collapsed at V <= {thresholds.collapsed:g}, collapsing at V <= "
         f"{thresholds.collapsing:g}), over {results.samples} probe inputs."
     )
@@ -103,6 +107,7 @@ def build_probe_page(
         "tau": f"{thresholds.tau:g}",
         "collapse levels": f"collapsed V <= {thresholds.collapsed:g}, "
         f"collapsing V <= {thresholds.collapsing:g}",
+        "constant units": f"std <= {thresholds.constant:g} x the site's RMS",
         **(provenance or {}),
     }
     page.section("How this report was made").table(

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from variability.probes import Thresholds
 from variability.reports.figures.training import (
     activation_heatmap,
     gradient_rms,
@@ -95,9 +96,9 @@ def build_run_page(
 ) -> Page:
     """The page of one run: summary, events, curves, heatmaps, gradients, configuration."""
     page = Page(title, describe_run(info))
-    thresholds = info.get("monitor", info.get("config", {})).get("thresholds") or {}
-    collapsed = float(thresholds.get("collapsed", 1e-3))
-    collapsing = float(thresholds.get("collapsing", 0.05))
+    # the levels the Monitor used, as run.json echoes them (defaults for a run that lacks them)
+    thresholds = Thresholds.from_dict(info.get("monitor", info.get("config", {})).get("thresholds"))
+    collapsed, collapsing = thresholds.collapsed, thresholds.collapsing
     probes = of_type(records, "probe")
     inputs = watched_inputs(probes)
     watched = probes[probes["inputs"] == inputs] if inputs else pd.DataFrame()

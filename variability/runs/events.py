@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from variability.probes import ProbeResults, Thresholds
+from variability.probes import ProbeResults, Status, Thresholds, too_many_dead
 
 BATCH = "batch"
 PROBE_SET = "probe_set"
@@ -88,7 +88,7 @@ class EventLog:
         label = _inputs_label(watched)
         for site in results[watched].all_sites():
             where = _site_label(site.name)
-            if site.status == "collapsed":
+            if site.status == Status.COLLAPSED:
                 c2c = ": every input gets practically the same output (C2C)"
                 events.append(
                     Event(
@@ -102,7 +102,7 @@ class EventLog:
                         + (c2c if site.name == "output" else ""),
                     )
                 )
-            elif site.status == "collapsing":
+            elif site.status == Status.COLLAPSING:
                 events.append(
                     Event(
                         step,
@@ -115,7 +115,7 @@ class EventLog:
                     )
                 )
             dead = site.dead_fraction
-            if dead is not None and dead > self.dead_warning:
+            if dead is not None and too_many_dead(dead, self.dead_warning):
                 events.append(
                     Event(
                         step,
@@ -124,7 +124,7 @@ class EventLog:
                         watched,
                         dead,
                         f"step {step}: {100 * dead:.0f}% of the units at site {site.name} are "
-                        f"dead: never active ({label}; warning above "
+                        f"dead: never active ({label}; warning from "
                         f"{100 * self.dead_warning:g}%)",
                     )
                 )

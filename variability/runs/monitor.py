@@ -120,10 +120,10 @@ class Monitor:
     set run on every recorded step (eval mode, no gradients), so figures stay comparable from
     step to step; with ``probe_targets`` and ``loss_fn(outputs, targets)`` its loss is recorded
     too. ``gradients``: record the RMS gradient of the loss at every site (needs ``backward``
-    inside the step block). ``dead_warning``: the dead-unit fraction above which a site raises
+    inside the step block). ``dead_warning``: the dead-unit fraction from which a site raises
     an event. ``on_event``: called with each new event (default: one line on stderr); ``warn``:
-    also raise a ``MonitorWarning``. Other keyword arguments go to ``Probe`` (``tau``,
-    ``collapsed``, ``collapsing``, ``constant``...).
+    also raise a ``MonitorWarning``. Other keyword arguments go to ``Probe``
+    (``thresholds=Thresholds(...)``, ``unit_axis``...).
 
     Two defaults differ from ``Probe``'s, on purpose: ``gradients`` is on (the training step runs
     ``backward`` anyway, and the gradient RMS is what tells collapse to constants from vanishing

@@ -15,6 +15,7 @@ from matplotlib.colors import ListedColormap, LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from variability.probes import Thresholds
 from variability.reports.style import PALETTE, STATUS_COLOURS, apply_theme
 
 OUTPUT = "output"
@@ -146,7 +147,9 @@ def site_heatmap(
     return figure
 
 
-def variability_heatmap(probes: pd.DataFrame, collapsed: float = 1e-3) -> Figure | None:
+def variability_heatmap(
+    probes: pd.DataFrame, collapsed: float = Thresholds.collapsed
+) -> Figure | None:
     """V per site and step on a log colour scale; values below a tenth of the collapse level
     are drawn at that floor."""
     return site_heatmap(
