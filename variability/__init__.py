@@ -36,6 +36,7 @@ from variability.arch import (
     solve_width,
     solve_widths,
 )
+from variability.remedy import Reinitialization, RemedyError, reinitialize
 from variability.runs import Monitor, MonitorWarning, read_metrics
 from variability.tasks import Task, TaskError, load_task
 
@@ -55,6 +56,8 @@ __all__ = [
     "ProbeError",
     "ProbeResults",
     "ProbeState",
+    "Reinitialization",
+    "RemedyError",
     "SiteResult",
     "Task",
     "TaskError",
@@ -70,6 +73,7 @@ __all__ = [
     "read_metrics",
     "register_activation",
     "register_function",
+    "reinitialize",
     "save_model",
     "solve_width",
     "solve_widths",
