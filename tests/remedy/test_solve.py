@@ -23,6 +23,17 @@ def test_split_point_is_the_midpoint_around_the_split():
     assert split_points(values, 0.25).tolist() == [3.5, 25.0]
 
 
+def test_split_point_moves_to_the_nearer_end_of_a_tie():
+    # 10 samples, 4 of them tied at 1.0 around the median: splitting below the tie leaves 6 of
+    # 10 above (0.6), above it 2 of 10 (0.2); 0.6 is the nearer to one half
+    column = torch.tensor([0.0, 0.5, 0.7, 0.8, 1.0, 1.0, 1.0, 1.0, 2.0, 3.0], dtype=torch.float64)
+    values = torch.stack([column, torch.arange(10, dtype=torch.float64)], dim=1)
+    q = split_points(values, 0.5)
+    assert q.tolist() == [0.9, 4.5]
+    assert (values > q).double().mean(dim=0).tolist() == [0.6, 0.5]
+    assert split_points(values, 0.25)[0].item() == 1.5  # nearer the top of the tie: 2 above
+
+
 def test_direct_solution_hits_both_targets_exactly_on_the_samples():
     generator = torch.Generator().manual_seed(0)
     u = torch.randn(1000, 5, generator=generator, dtype=torch.float64) * torch.tensor(

@@ -38,16 +38,27 @@ class Solution:
 
 def split_points(values: Tensor, above: float) -> Tensor:
     """Per column of ``values`` (samples x units), a value with a fraction ``above`` of the
-    samples strictly above it: the midpoint between the order statistics on either side of the
-    split (ties can make the fraction above differ from ``above``)."""
-    samples = values.shape[0]
+    samples strictly above it: the midpoint between the two order statistics around the split.
+    Where tied samples straddle the split, the split moves to the nearer end of the tie, so the
+    fraction above is the achievable one closest to ``above``."""
+    samples, units = values.shape
     if samples == 1:
         return values[0] - 1.0 if above >= 0.5 else values[0] + 1.0
-    k = min(max(round(samples * (1.0 - above)), 1), samples - 1)
-    rows = values.t().contiguous()  # one unit per row: selection along contiguous memory
-    low = torch.kthvalue(rows, k, dim=1).values
-    high = torch.kthvalue(rows, k + 1, dim=1).values
-    return 0.5 * (low + high)
+    ordered = torch.sort(values.t().contiguous(), dim=1).values  # one unit per row
+    wanted = samples * (1.0 - above)  # samples at or below the split
+    k = torch.full((units, 1), min(max(round(wanted), 1), samples - 1), dtype=torch.long)
+    tie = ordered.gather(1, k - 1) == ordered.gather(1, k)
+    if bool(tie.any()):
+        value = ordered.gather(1, k)
+        low = torch.searchsorted(ordered, value, right=False)  # the tie's first index
+        high = torch.searchsorted(ordered, value, right=True)  # one past its last
+        low_ok, high_ok = low >= 1, high <= samples - 1
+        prefer_low = (wanted - low).abs() <= (high - wanted).abs()
+        moved = torch.where((prefer_low & low_ok) | ~high_ok, low, high)
+        k = torch.where(tie & (low_ok | high_ok), moved, k)
+    below = ordered.gather(1, k - 1).squeeze(1)
+    over = ordered.gather(1, k).squeeze(1)
+    return 0.5 * (below + over)
 
 
 def constant_units(u: Tensor) -> Tensor:
