@@ -50,6 +50,8 @@ def build_remedy_page(
     changes = page.section("What changed")
     frame = pd.DataFrame([o.to_dict() for o in remedy.sites])
     frame = frame[[c for c in OUTCOME_COLUMNS if c in frame]].rename(columns=OUTCOME_COLUMNS)
+    for column in ("layer", "how", "left unchanged because"):
+        frame[column] = frame[column].fillna("")
     changes.table(frame, caption="Per site, in depth order: the layer changed and how")
     changes.paragraph(
         f"Parameters changed: {', '.join(remedy.changed_parameters) or 'none'}. Every other "

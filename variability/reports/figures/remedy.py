@@ -39,12 +39,18 @@ def before_after(
     top.set_title("Variability per site before and after (dashed: collapsed level)")
     note_floor(top, list(v_before) + list(v_after), floor)
     top.legend(loc="best")
+    rms_floor = target_rms * 1e-6
+    clipped = False
     for values, label, colour in (
         (rms_before, "before", PALETTE[7]),
         (rms_after, "after", PALETTE[0]),
     ):
-        data = np.array([np.nan if v is None else max(v, 1e-12) for v in values], dtype=float)
-        bottom.plot(x, data, marker="s", label=label, color=colour)
+        data = np.array([np.nan if v is None else v for v in values], dtype=float)
+        clipped |= bool((data[np.isfinite(data)] < rms_floor).any())
+        bottom.plot(x, np.clip(data, rms_floor, None), marker="s", label=label, color=colour)
+    if clipped:
+        bottom.text(0.99, 0.04, f"RMS below {rms_floor:g} (or 0) drawn at {rms_floor:g}",
+                    transform=bottom.transAxes, ha="right", va="bottom", fontsize=8)  # fmt: skip
     bottom.axhline(target_rms, color="#555555", linestyle=":", linewidth=1, label="target")
     bottom.set_yscale("log")
     bottom.set_ylabel("pre-activation RMS (log)")
