@@ -8,8 +8,9 @@ validation or test inputs). The protocol is ``variability compare``'s: the toolk
 (``variability.runs.trainer.train``), Adam at lr 0.01, batch 512, ``--steps`` steps, the
 checkpoint with the best validation accuracy scored on the test split. Recorded per model:
 collapse to constants (C2C) on the checkerboard's 6,561-point grid at initialisation (after the
-remedy, for lsuv) and after training (the chosen checkpoint), and test accuracy, beside the
-majority-class baseline of the test split.
+remedy, for lsuv) and after training (the weights of the last step), the test accuracy of the
+chosen checkpoint beside the majority-class baseline of the test split, and the step it was
+chosen at (step 0 is the initial model: training never improved on it on validation).
 
 One torch thread per process, ``--workers`` processes (2 by default). Results go to
 ``OUT/results.jsonl`` (one line per model, written as each finishes) and the tables to stdout,
@@ -65,6 +66,7 @@ def run_one(depth: int, seed: int, init: str, steps: int, folder: str) -> dict:
         steps=steps, lr=1e-2, optimizer="adam", batch_size=512, seed=seed, every=steps // 10
     )
     result = train(model, task, config, Path(folder) / f"d{depth}-s{seed}-{init}", quiet=True)
+    at_end = probe_model(model, grid, batch_size=8192, redundancy=False)  # the last step's weights
     return {
         "depth": depth,
         "width": width,
@@ -73,8 +75,9 @@ def run_one(depth: int, seed: int, init: str, steps: int, folder: str) -> dict:
         "init": init,
         "collapsed_at_init": bool(at_init.network_collapsed),
         "output_v_at_init": at_init.output.variability,
-        "collapsed_after_training": bool(result.network_collapsed),
-        "output_v_after_training": result.output_variability,
+        "collapsed_after_training": bool(at_end.network_collapsed),
+        "output_v_after_training": at_end.output.variability,
+        "chosen_collapsed": bool(result.network_collapsed),
         "test": result.test,
         "val": result.val,
         "best_step": result.best_step,
@@ -96,8 +99,8 @@ def tables(rows: list[dict], baseline: float) -> str:
         f"Test accuracy baseline (majority class of the test split): {baseline:.3f}",
         "",
         "| depth | width (params) | init | C2C at init | C2C after training | test accuracy "
-        "mean (min-max) | above baseline |",
-        "|---|---|---|---|---|---|---|",
+        "mean (min-max) | above baseline | chosen at step 0 |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for depth in sorted({r["depth"] for r in rows}):
         for init in INITS:
@@ -110,7 +113,8 @@ def tables(rows: list[dict], baseline: float) -> str:
                 f"{sum(r['collapsed_at_init'] for r in group)}/{len(group)} | "
                 f"{sum(r['collapsed_after_training'] for r in group)}/{len(group)} | "
                 f"{statistics.mean(tests):.3f} ({min(tests):.3f}-{max(tests):.3f}) | "
-                f"{sum(t > baseline + 0.005 for t in tests)}/{len(group)} |"
+                f"{sum(t > baseline + 0.005 for t in tests)}/{len(group)} | "
+                f"{sum(r['best_step'] == 0 for r in group)}/{len(group)} |"
             )
     lines += ["", "Per model (test accuracy; * collapsed at init; + collapsed after training):", ""]
     for depth in sorted({r["depth"] for r in rows}):

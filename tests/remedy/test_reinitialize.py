@@ -206,3 +206,29 @@ def test_mode_is_restored_and_the_target_is_an_option(x):
     assert all(s.rms_after == pytest.approx(2.0, rel=1e-3) for s in result.sites)
     assert all(s.above_after == pytest.approx(0.25, abs=1e-3) for s in result.sites)
     assert math.isclose(result.second_moment, 4.0)
+
+
+class FeedsBothWays(nn.Module):
+    """``h = first(x)`` feeds the second site directly and the first site through ``second``:
+    setting ``first`` for the second site moves the first site off its target again."""
+
+    def __init__(self):
+        super().__init__()
+        self.first, self.second = nn.Linear(2, 4), nn.Linear(4, 4)
+
+    def forward(self, x):
+        h = self.first(x)
+        return torch.relu(self.second(h)) + torch.tanh(h.clone())
+
+
+def test_a_site_moved_again_by_a_later_change_is_reported(x):
+    torch.manual_seed(0)
+    model = FeedsBothWays()
+    with torch.no_grad():
+        model.first.weight.mul_(5.0)
+    saved = snapshot(model)
+    with pytest.raises(RemedyError, match=r"relu .*moved off the target again by a later site"):
+        reinitialize(model, x)
+    assert len(identical(model, saved)) == 4
+    result = reinitialize(model, x, partial=True)
+    assert [s.status for s in result.sites] == ["failed", "changed"]

@@ -2,8 +2,10 @@
 site until every site receives a healthy pre-activation (docs/figures.md, "Remedies").
 
 The sites are visited in depth order; each site's input comes from one layer (the link the
-per-site unit axis uses, probes/links.py), and only that layer's weights and bias change. A
-site already fixed is not disturbed by later ones, since a later site's layer lies after it.
+per-site unit axis uses, probes/links.py), and only that layer's weights and bias change. In a
+chain, a later site's layer lies after every earlier site, so fixing it cannot disturb them; in
+other graphs it can (a layer that feeds a later site directly and an earlier one through another
+layer), so LSUV measures every site once more at the end and reports any site moved off target.
 Every change is undone if the remedy fails (unless ``partial``), so a model is never left
 half-fixed; parameters the method does not touch stay bit-identical.
 """
@@ -116,7 +118,16 @@ class _Settings:
     max_values: int
 
     @classmethod
-    def checked(cls, method: str, second_moment: float, above: float, *rest: Any) -> _Settings:
+    def checked(
+        cls,
+        method: str,
+        second_moment: float,
+        above: float,
+        center: bool,
+        tolerance: float,
+        max_passes: int,
+        max_values: int,
+    ) -> _Settings:
         if method not in METHODS:
             raise RemedyError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
         if not (isinstance(second_moment, int | float) and math.isfinite(second_moment)):
@@ -125,14 +136,15 @@ class _Settings:
             raise RemedyError(f"second_moment must be above 0, got {second_moment!r}")
         if not (isinstance(above, int | float) and 0 < above < 1):
             raise RemedyError(f"active_fraction must lie strictly between 0 and 1, got {above!r}")
-        center, tolerance, max_passes, max_values = rest
         if method == "center" and center:
             raise RemedyError(
                 "center=True adds centring to lsuv or autoinit; method 'center' is centring alone"
             )
+        if not tolerance > 0 or max_passes < 1 or max_values < 1:
+            raise RemedyError("tolerance must be above 0, max_passes and max_values at least 1")
         return cls(
-            method, float(second_moment), float(above), bool(center), tolerance, max_passes,
-            max_values,
+            method, float(second_moment), float(above), bool(center), float(tolerance),
+            int(max_passes), int(max_values),
         )  # fmt: skip
 
 
@@ -182,7 +194,29 @@ class _Run:
                 raise RemedyError(_refusal([outcome], len(plans)))
             outcomes.append(outcome)
         after = measure_sites(self.model, self.batches, self.links)
+        if self.settings.method == "lsuv":
+            outcomes = [self._still_set(o, after) for o in outcomes]
+            disturbed = [o for o in outcomes if o.failed and o.changed_units]
+            if disturbed and not partial:
+                raise RemedyError(_refusal(disturbed, len(plans)))
         return [_with_moments(o, before, after) for o in outcomes]
+
+    def _still_set(self, outcome: SiteOutcome, after: dict) -> SiteOutcome:
+        """A site set earlier whose layer also feeds a later site's layer can be moved again
+        when that layer changes: say so rather than report a target it no longer has."""
+        moments = after.get(outcome.site)
+        if outcome.status != CHANGED or moments is None:
+            return outcome
+        off = (moments.second / self.settings.second_moment - 1.0).abs()
+        moved = int((off > self.settings.tolerance).sum())
+        if not moved:
+            return outcome
+        return replace(
+            outcome,
+            status=FAILED,
+            reason=f"{moved} of {outcome.units} units were moved off the target again by a "
+            "later site's change (a layer changed for a later site also feeds this one)",
+        )
 
     def _plans(self) -> list[_Plan]:
         network = unwrap(self.model).module
