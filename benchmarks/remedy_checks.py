@@ -149,7 +149,7 @@ def _rms_line(what: str, method: str, before: dict, after: dict, seconds: float)
     return (
         f"{what}, {method}: pre-activation RMS before {min(before.values()):.3g} to "
         f"{max(before.values()):.3g}, after {min(after.values()):.4f} to "
-        f"{max(after.values()):.4f} (largest error {error:.2%} of the target 1); {seconds:.1f} s"
+        f"{max(after.values()):.4f} (largest error {error:.1e} of the target 1); {seconds:.1f} s"
     )
 
 

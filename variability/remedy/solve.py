@@ -41,24 +41,33 @@ def split_points(values: Tensor, above: float) -> Tensor:
     samples strictly above it: the midpoint between the two order statistics around the split.
     Where tied samples straddle the split, the split moves to the nearer end of the tie, so the
     fraction above is the achievable one closest to ``above``."""
-    samples, units = values.shape
+    samples = values.shape[0]
     if samples == 1:
         return values[0] - 1.0 if above >= 0.5 else values[0] + 1.0
-    ordered = torch.sort(values.t().contiguous(), dim=1).values  # one unit per row
     wanted = samples * (1.0 - above)  # samples at or below the split
-    k = torch.full((units, 1), min(max(round(wanted), 1), samples - 1), dtype=torch.long)
-    tie = ordered.gather(1, k - 1) == ordered.gather(1, k)
+    k = min(max(round(wanted), 1), samples - 1)
+    rows = values.t().contiguous()  # one unit per row
+    below = torch.kthvalue(rows, k, dim=1).values  # selection, cheaper than sorting
+    over = torch.kthvalue(rows, k + 1, dim=1).values
+    tie = below == over
     if bool(tie.any()):
-        value = ordered.gather(1, k)
-        low = torch.searchsorted(ordered, value, right=False)  # the tie's first index
-        high = torch.searchsorted(ordered, value, right=True)  # one past its last
-        low_ok, high_ok = low >= 1, high <= samples - 1
-        prefer_low = (wanted - low).abs() <= (high - wanted).abs()
-        moved = torch.where((prefer_low & low_ok) | ~high_ok, low, high)
-        k = torch.where(tie & (low_ok | high_ok), moved, k)
-    below = ordered.gather(1, k - 1).squeeze(1)
-    over = ordered.gather(1, k).squeeze(1)
+        below[tie], over[tie] = _around_tie(rows[tie], wanted, k)
     return 0.5 * (below + over)
+
+
+def _around_tie(rows: Tensor, wanted: float, k: int) -> tuple[Tensor, Tensor]:
+    """For units whose k-th and (k+1)-th smallest are equal: the order statistics on either
+    side of the tie's nearer end (or of the split itself, for a unit that is all one value)."""
+    samples = rows.shape[1]
+    ordered = torch.sort(rows, dim=1).values
+    value = ordered[:, k : k + 1]
+    low = torch.searchsorted(ordered, value, right=False)  # the tie's first index
+    high = torch.searchsorted(ordered, value, right=True)  # one past its last
+    low_ok, high_ok = low >= 1, high <= samples - 1
+    prefer_low = (wanted - low).abs() <= (high - wanted).abs()
+    split = torch.where((prefer_low & low_ok) | ~high_ok, low, high)
+    split = torch.where(low_ok | high_ok, split, torch.full_like(split, k))
+    return ordered.gather(1, split - 1).squeeze(1), ordered.gather(1, split).squeeze(1)
 
 
 def constant_units(u: Tensor) -> Tensor:
