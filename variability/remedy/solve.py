@@ -60,7 +60,7 @@ def _around_tie(rows: Tensor, wanted: float, k: int) -> tuple[Tensor, Tensor]:
     side of the tie's nearer end (or of the split itself, for a unit that is all one value)."""
     samples = rows.shape[1]
     ordered = torch.sort(rows, dim=1).values
-    value = ordered[:, k : k + 1]
+    value = ordered[:, k : k + 1].contiguous()
     low = torch.searchsorted(ordered, value, right=False)  # the tie's first index
     high = torch.searchsorted(ordered, value, right=True)  # one past its last
     low_ok, high_ok = low >= 1, high <= samples - 1
