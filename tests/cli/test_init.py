@@ -133,10 +133,17 @@ def test_bad_input_is_one_line_and_nothing_is_written(cli, tmp_path):
         "Nothing was written",
     )
     assert not out.exists()
-    result = cli("init", flipped, "--arch", arch, "--out", out, "--partial", "--samples", "256")
+    report = tmp_path / "partial-report"
+    result = cli(
+        "init", flipped, "--arch", arch, "--out", out, "--partial", "--samples", "256",
+        "--report", report,
+    )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert "left unchanged: relu[1]: its input is made by no layer" in result.stdout
     assert out.exists()
+    assert "Left unchanged: relu[1]: its input is made by no layer" in (
+        (report / "index.html").read_text()
+    )
 
     linear = tmp_path / "linear.pt"
     torch.save(make_linear().state_dict(), linear)

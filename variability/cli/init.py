@@ -322,7 +322,7 @@ def _write_report(
     return write_remedy_report(
         before,
         after,
-        remedy,
+        remedy.to_dict(),
         folder,
         self_contained=self_contained,
         title=f"Remedy report: {loaded.path.name}",

@@ -1,16 +1,21 @@
 """The report of a remedy (``variability init MODEL --out FIXED --report DIR``): what changed,
-and the probe of the model before and after, drawn side by side."""
+and the probe of the model before and after, drawn side by side.
+
+It takes the remedy as plain data (``Reinitialization.to_dict()``), so reports need not import
+the remedy package (both sit on one layer of the package).
+"""
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from variability.probes import ProbeResults
-from variability.remedy import Reinitialization
 from variability.reports.figures.remedy import before_after
 from variability.reports.figures.sites import site_profile
 from variability.reports.glossary import glossary_for
@@ -35,7 +40,7 @@ OUTCOME_COLUMNS = {
 def build_remedy_page(
     before: ProbeResults,
     after: ProbeResults,
-    remedy: Reinitialization,
+    remedy: Mapping[str, Any],
     *,
     title: str = "Remedy report",
     subtitle: str = "",
@@ -45,30 +50,33 @@ def build_remedy_page(
     verdict = page.section("Verdict")
     verdict.paragraph(f"Before: {verdict_text(before)}")
     verdict.paragraph(f"After: {verdict_text(after)}")
-    for outcome in remedy.failed:
-        verdict.note(f"Left unchanged: {outcome.line()}")
+    sites = list(remedy["sites"])
+    for site in sites:
+        if site["status"] == "failed":
+            where = f" (layer {site['layer']})" if site["layer"] else ""
+            verdict.note(f"Left unchanged: {site['site']}{where}: {site['reason']}")
     changes = page.section("What changed")
-    frame = pd.DataFrame([o.to_dict() for o in remedy.sites])
+    frame = pd.DataFrame(sites)
     frame = frame[[c for c in OUTCOME_COLUMNS if c in frame]].rename(columns=OUTCOME_COLUMNS)
     for column in ("layer", "how", "left unchanged because"):
         frame[column] = frame[column].fillna("")
     changes.table(frame, caption="Per site, in depth order: the layer changed and how")
     changes.paragraph(
-        f"Parameters changed: {', '.join(remedy.changed_parameters) or 'none'}. Every other "
+        f"Parameters changed: {', '.join(remedy['changed_parameters']) or 'none'}. Every other "
         "parameter is bit-identical to the input's."
     )
     figures = page.section("Before and after")
     names = [s.name for s in before.sites]
-    outcomes = {o.site: o for o in remedy.sites}
+    outcomes = {site["site"]: site for site in sites}
     after_v = {s.name: s.variability for s in after.sites}
     figures.figure(
         before_after(
             names,
             [s.variability for s in before.sites],
             [after_v.get(n, math.nan) for n in names],
-            [outcomes[n].rms_before if n in outcomes else None for n in names],
-            [outcomes[n].rms_after if n in outcomes else None for n in names],
-            target_rms=math.sqrt(remedy.second_moment),
+            [outcomes[n]["rms_before"] if n in outcomes else None for n in names],
+            [outcomes[n]["rms_after"] if n in outcomes else None for n in names],
+            target_rms=math.sqrt(remedy["second_moment"]),
             collapsed=after.thresholds.collapsed,
         ),
         "before_after",
@@ -95,11 +103,11 @@ def build_remedy_page(
         )
     )
     details = {
-        "method": remedy.method,
-        "target second moment": f"{remedy.second_moment:g}",
-        "target fraction above 0": f"{remedy.active_fraction:g}",
-        "rows centred first": str(remedy.center),
-        "probe inputs": str(remedy.samples),
+        "method": remedy["method"],
+        "target second moment": f"{remedy['second_moment']:g}",
+        "target fraction above 0": f"{remedy['active_fraction']:g}",
+        "rows centred first": str(remedy["center"]),
+        "probe inputs": str(remedy["samples"]),
         **(provenance or {}),
     }
     page.section("How this report was made").table(
@@ -111,7 +119,7 @@ def build_remedy_page(
 def write_remedy_report(
     before: ProbeResults,
     after: ProbeResults,
-    remedy: Reinitialization,
+    remedy: Mapping[str, Any],
     folder: str | os.PathLike[str],
     *,
     self_contained: bool = False,
