@@ -34,7 +34,12 @@ def error_classes() -> list[type[BaseException]]:
     return [found[name] for name in sorted(found)]
 
 
-ERRORS = [kind for kind in error_classes() if not issubclass(kind, Warning)]
+ERRORS = [
+    kind
+    for kind in error_classes()
+    if issubclass(kind, Exception) and not issubclass(kind, Warning)
+]
+"""Errors: not warnings, nor control-flow signals outside ``Exception`` (remedy's ``_Stop``)."""
 
 
 def test_the_package_defines_errors_under_both_roots():

@@ -4,7 +4,8 @@ Read from the source (``ast``), every import counts: at module level, inside fun
 ``TYPE_CHECKING``. Each part of the package has a layer; a part may import only parts of lower
 layers (and itself):
 
-    cli -> variability (the public API) -> experiments -> runs, reports, loading -> arch, tasks
+    cli -> variability (the public API) -> experiments -> runs, reports, loading, remedy
+        -> arch, tasks
         -> the foundation (errors, atomic, devices, folders, versions) -> probes
 
 ``probes`` imports nothing of the project's, so that it works on any model. The foundation's
@@ -29,6 +30,7 @@ LAYERS: dict[str, int] = {
     "runs": 3,
     "reports": 3,
     "loading": 3,
+    "remedy": 3,
     "experiments": 4,
     "api": 5,
     "cli": 6,

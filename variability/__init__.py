@@ -3,7 +3,7 @@
 This module is the public API, re-exported. The package is layered, and imports point one way
 (tests/test_layers.py checks it, function-level imports included, and that there is no cycle):
 
-    cli -> variability (this API) -> experiments -> runs, reports, loading -> arch, tasks
+    cli -> variability (this API) -> experiments -> runs, reports, loading, remedy -> arch, tasks
         -> foundation (errors, atomic, devices, folders, versions) -> probes
 
 ``probes`` imports nothing of the project's, so that it works on any model.
@@ -60,6 +60,7 @@ _EXPORTS: dict[str, str] = {
         "variability.arch",
     ),
     **dict.fromkeys(("Monitor", "MonitorWarning", "read_metrics"), "variability.runs"),
+    **dict.fromkeys(("Reinitialization", "RemedyError", "reinitialize"), "variability.remedy"),
     **dict.fromkeys(("Task", "TaskError", "load_task"), "variability.tasks"),
 }
 
@@ -117,6 +118,7 @@ if TYPE_CHECKING:
         register_function,
         v3,
     )
+    from variability.remedy import Reinitialization, RemedyError, reinitialize
     from variability.runs import Monitor, MonitorWarning, read_metrics
     from variability.tasks import Task, TaskError, load_task
 
@@ -136,6 +138,8 @@ __all__ = [
     "ProbeError",
     "ProbeResults",
     "ProbeState",
+    "Reinitialization",
+    "RemedyError",
     "SiteResult",
     "Status",
     "Task",
@@ -152,6 +156,7 @@ __all__ = [
     "read_metrics",
     "register_activation",
     "register_function",
+    "reinitialize",
     "save_model",
     "solve_width",
     "solve_widths",

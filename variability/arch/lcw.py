@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from variability.arch.errors import SpecError
+from variability.probes.layout import register_layer
 
 __all__ = ["LCWLinear", "zero_sum_basis"]
 
@@ -124,3 +125,6 @@ class LCWLinear(nn.Module):
     def extra_repr(self) -> str:
         bias = self.bias is not None
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={bias}"
+
+
+register_layer(LCWLinear, -1)  # sites after an LCW layer read their units off its last axis

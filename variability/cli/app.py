@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from variability.cli.compare import compare
+from variability.cli.init import init
 from variability.cli.probe import probe
 from variability.cli.report import report
 from variability.cli.reproduce import reproduce
@@ -41,6 +42,7 @@ app.command()(compare)
 app.command()(train)
 app.command(no_args_is_help=True)(report)
 app.command(no_args_is_help=True)(reproduce)
+app.command(no_args_is_help=True)(init)
 
 
 def main() -> None:

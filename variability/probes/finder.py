@@ -13,7 +13,8 @@ program's, see functional.py): the model runs as it always does, and
 - an activation module is one site, measured by its own hooks; the function call inside it
   (``nn.GELU`` calls ``F.gelu``) is not a second one;
 - the layers whose output has a known unit axis (producer_axis in layout.py) record their
-  outputs, so a site reads its units off the layer that made its input.
+  outputs, so a site reads its units off the layer that made its input; the same record names
+  that layer (``Call.producer``), which the remedy rescales.
 
 Names (docs/probes.md): a module site is named by its path; a functional call by the enclosing
 module's path and the function (``blocks.0.relu``), or by the path alone when that module has no
@@ -49,12 +50,14 @@ NOT_SELECTED = "not selected by sites="
 
 @dataclass(frozen=True)
 class Call:
-    """One call of a site in one forward pass: the ``number``-th of its name, and the unit axis
-    of its input as the layer that made it says (None: the shape rule decides)."""
+    """One call of a site in one forward pass: the ``number``-th of its name, the unit axis of
+    its input as the layer that made it says (None: the shape rule decides), and that layer's
+    module path (None: no such layer made it)."""
 
     site: Site
     number: int
     axis: int | None
+    producer: str | None = None
 
 
 class Visitor(Protocol):
@@ -87,7 +90,7 @@ class _Forward:
     mode: ActivationMode
     stack: list[_Frame] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
-    made: dict[int, tuple[weakref.ref, int]] = field(default_factory=dict)
+    made: dict[int, tuple[weakref.ref, int, str | None]] = field(default_factory=dict)
     pending: dict[str, int] = field(default_factory=dict)  # in-place module sites' call numbers
 
     def next_number(self, name: str) -> int:
@@ -95,15 +98,19 @@ class _Forward:
         self.counters[name] = number + 1
         return number
 
-    def axis_of(self, x: Any) -> int | None:
+    def made_by(self, x: Any) -> tuple[int | None, str | None]:
+        """The unit axis of ``x`` and the path of the layer that made it, where known."""
         entry = self.made.get(id(x))
         if entry is not None and entry[0]() is x:
-            return entry[1]
-        return None
+            return entry[1], entry[2]
+        return None, None
 
-    def record(self, x: Any, axis: int | None) -> None:
+    def axis_of(self, x: Any) -> int | None:
+        return self.made_by(x)[0]
+
+    def record(self, x: Any, axis: int | None, producer: str | None = None) -> None:
         if axis is not None and isinstance(x, Tensor):
-            self.made[id(x)] = (weakref.ref(x), axis)
+            self.made[id(x)] = (weakref.ref(x), axis, producer)
 
 
 class SiteFinder:
@@ -126,7 +133,7 @@ class SiteFinder:
         self._compiled = compiled
         self._local = threading.local()
         self._handles: list[Any] = []
-        self._calls: dict[tuple[str, int, int | None], Call] = {}
+        self._calls: dict[tuple[str, int, int | None, str | None], Call] = {}
         self._function_sites: dict[tuple[str, str, Any], Site] = {}
         self._stance = EagerStance()
         self._saved_forward: Any = None
@@ -202,7 +209,7 @@ class SiteFinder:
         if forward is None or output is None:
             return
         with torch._C.DisableTorchFunction():
-            forward.record(output, producer_axis(module))
+            forward.record(output, producer_axis(module), "")
             site = self.selection.modules.get(module)
             if site is not None:
                 self._site_post(forward, site, module, args, output)
@@ -247,7 +254,7 @@ class SiteFinder:
                 forward.stack.pop()
             if output is None:
                 return  # the forward raised; the always-called hook only keeps the stack
-            forward.record(output, axis)
+            forward.record(output, axis, path)
             if site is not None:
                 with torch._C.DisableTorchFunction():
                     self._site_post(forward, site, module, args, output)
@@ -261,7 +268,8 @@ class SiteFinder:
         assert forward is not None
         z = site.activation.read_preactivation(module, args, None)
         number = forward.pending[site.name] = forward.next_number(site.name)
-        self.visitor.before(self._call(site, number, forward.axis_of(args[0] if args else None)), z)
+        axis, producer = forward.made_by(args[0] if args else None)
+        self.visitor.before(self._call(site, number, axis, producer), z)
 
     def _site_post(
         self, forward: _Forward, site: Site, module: nn.Module, args: tuple[Any, ...], output: Any
@@ -269,23 +277,23 @@ class SiteFinder:
         activation = site.activation
         if activation is None:  # a module named by the user: its output alone
             number = forward.next_number(site.name)
-            self.visitor.after(self._call(site, number, forward.axis_of(output)), None, output)
+            self.visitor.after(self._call(site, number, *forward.made_by(output)), None, output)
             return
-        axis = forward.axis_of(args[0] if args else None)
+        axis, producer = forward.made_by(args[0] if args else None)
         if site.inplace:
             number = forward.pending.get(site.name, 0)
-            self.visitor.after(self._call(site, number, axis), None, output)
+            self.visitor.after(self._call(site, number, axis, producer), None, output)
         else:
             number = forward.next_number(site.name)
             z = activation.read_preactivation(module, args, output)
-            self.visitor.after(self._call(site, number, axis), z, output)
-        forward.record(output, axis)
+            self.visitor.after(self._call(site, number, axis, producer), z, output)
+        forward.record(output, axis)  # made by a site, not by a layer
 
-    def _call(self, site: Site, number: int, axis: int | None) -> Call:
-        key = (site.name, number, axis)
+    def _call(self, site: Site, number: int, axis: int | None, producer: str | None) -> Call:
+        key = (site.name, number, axis, producer)
         call = self._calls.get(key)
         if call is None or call.site is not site:
-            call = self._calls[key] = Call(site, number, axis)
+            call = self._calls[key] = Call(site, number, axis, producer)
         return call
 
     # --- functional calls (from the mode) ------------------------------------------------------
@@ -312,7 +320,7 @@ class SiteFinder:
             return function(*args, **kwargs)
         activation, inplace = rule(args, kwargs)
         site = self._function_site(name, activation, inplace)
-        call = self._call(site, number, forward.axis_of(z))
+        call = self._call(site, number, *forward.made_by(z))
         if inplace:
             self.visitor.before(call, z)
             a = function(*args, **kwargs)
@@ -331,16 +339,21 @@ class SiteFinder:
         return site
 
     def follow(self, args: tuple[Any, ...], result: Any) -> None:
-        """An elementwise op (a residual add, dropout) keeps its input's unit axis."""
+        """An elementwise op (a residual add, dropout) keeps its input's unit axis: that of its
+        first same-shaped operand that has one. The producing layer passes on likewise, from
+        the first operand a layer made (in ``relu(x + bn(y))`` the producer is ``bn``)."""
         forward = self.current()
         if forward is None or not forward.made or not isinstance(result, Tensor):
             return
+        axis = producer = None
         for x in args[:2]:
             if isinstance(x, Tensor) and x.shape == result.shape:
-                axis = forward.axis_of(x)
-                if axis is not None:
-                    forward.record(result, axis)
-                    return
+                made_axis, made_producer = forward.made_by(x)
+                if axis is None:
+                    axis = made_axis
+                if producer is None:
+                    producer = made_producer
+        forward.record(result, axis, producer)
 
 
 def _join(path: str, label: str) -> str:

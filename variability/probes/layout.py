@@ -29,16 +29,31 @@ _CHANNELS_SECOND = (
     nn.modules.pooling._AdaptiveMaxPoolNd,
 )
 _FEATURES_LAST = (nn.Linear, nn.Bilinear, nn.LayerNorm, nn.Embedding)
+_REGISTERED: dict[type[nn.Module], int] = {}
+
+
+def register_layer(module_type: type[nn.Module], axis: int) -> None:
+    """Say which axis of ``module_type``'s output holds its units (-1 or 1), for a layer the
+    probe does not know (the project's LCWLinear): sites after it then read their units off
+    it, and name it as the layer that made their input."""
+    if not (isinstance(module_type, type) and issubclass(module_type, nn.Module)):
+        raise TypeError(f"register_layer needs an nn.Module subclass, got {module_type!r}")
+    if axis not in (-1, 1):
+        raise ValueError(f"a layer's unit axis is -1 (features last) or 1 (channels), not {axis}")
+    _REGISTERED[module_type] = axis
 
 
 def producer_axis(module: nn.Module) -> int | None:
     """The unit axis of what ``module`` outputs: -1 (features last) after a Linear, LayerNorm or
     Embedding; 1 (channels) after a convolution, batch/instance/group norm or pooling layer on
-    ``(N, C, ...)``; None for any other module."""
+    ``(N, C, ...)``; what ``register_layer`` says for a registered type; None for any other."""
     if isinstance(module, _FEATURES_LAST):
         return -1
     if isinstance(module, _CHANNELS_SECOND):
         return 1
+    for cls in type(module).__mro__:
+        if cls in _REGISTERED:
+            return _REGISTERED[cls]
     return None
 
 
