@@ -243,6 +243,8 @@ class LocalPool:
     def as_completed(
         self, jobs: Collection[Future[Any]], timeout: float | None = None
     ) -> list[Future[Any]]:
+        if not jobs:
+            return []
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = POLL_SECONDS if deadline is None else deadline - time.monotonic()
