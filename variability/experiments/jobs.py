@@ -45,7 +45,7 @@ from typing import Any, Protocol, TypeVar
 import torch
 
 from variability.devices import resolve_device
-from variability.errors import first_line
+from variability.errors import VariabilityError, first_line
 from variability.experiments import in_job
 from variability.runs.interrupts import (
     ignore_interrupts,
@@ -114,15 +114,24 @@ class Job:
     writes: str | os.PathLike[str] | None = None
 
 
-class JobsFailed(RuntimeError):
+class JobsFailed(VariabilityError):
     """Jobs that failed while the others went on: ``failures`` holds ``(name, error)`` pairs,
-    each error as the job raised it; ``total`` is how many jobs were run."""
+    each error as the job raised it; ``total`` is how many jobs were run. ``JobsFailed.of``
+    writes the message."""
 
-    def __init__(self, failures: Sequence[tuple[str, BaseException]], total: int) -> None:
+    def __init__(
+        self, message: str, *, failures: Sequence[tuple[str, BaseException]] = (), total: int = 0
+    ) -> None:
+        super().__init__(message)
         self.failures = list(failures)
         self.total = total
-        shown = "; ".join(f"{name}: {describe_error(error)}" for name, error in self.failures)
-        super().__init__(f"{len(self.failures)} of {total} jobs failed: {shown}")
+
+    @classmethod
+    def of(cls, failures: Sequence[tuple[str, BaseException]], total: int) -> JobsFailed:
+        shown = "; ".join(f"{name}: {describe_error(error)}" for name, error in failures)
+        return cls(
+            f"{len(failures)} of {total} jobs failed: {shown}", failures=failures, total=total
+        )
 
 
 def describe_error(error: BaseException) -> str:
@@ -332,7 +341,7 @@ def schedule(
     if failures and fail_fast:
         raise failures[0][1]
     if failures:
-        raise JobsFailed([(name(item), error) for item, error in failures], total)
+        raise JobsFailed.of([(name(item), error) for item, error in failures], total)
 
 
 class Executor:

@@ -44,7 +44,7 @@ import ray.exceptions
 import torch
 from ray.util.queue import Queue
 
-from variability.errors import UserError, first_line
+from variability.errors import UserError, VariabilityError, first_line
 from variability.experiments import in_job
 from variability.experiments.jobs import (
     POLL_SECONDS,
@@ -80,8 +80,8 @@ WORKER_DEATHS: tuple[type[BaseException], ...] = (
 """What Ray raises when a task's worker, not its code, failed."""
 
 
-class WorkerDied(RuntimeError):
-    """A job whose worker died on every attempt."""
+class WorkerDied(VariabilityError):
+    """A job whose worker died on every attempt (a rerun tries it again)."""
 
 
 def task_resources(device: torch.device) -> dict[str, float]:
