@@ -55,7 +55,7 @@ def test_a_failed_then_interrupted_comparison_resumes_only_the_unfinished_cells(
         return real(cell, *args, **kwargs)
 
     monkeypatch.setattr(cell_module, "run_cell", fails_on_the_third)
-    run = invoke(*SMALL, "--out", out)
+    run = invoke(*SMALL, "--fail-fast", "--out", out)  # the default goes on: test_failures.py
     assert run.exit_code == 1 and isinstance(run.exception, RuntimeError)
     assert [r["cell"] for r in read_results(out)] == ["fc-d2-s0", "fc-d2-s1"]
     finished = files_of(out, ["fc-d2-s0", "fc-d2-s1"])

@@ -9,9 +9,12 @@ from concurrent.futures import Future
 import pytest
 import torch
 
+from variability.experiments import in_job
 from variability.experiments.jobs import (
     InProcess,
+    JobsFailed,
     LocalPool,
+    job_label,
     job_threads,
     local_pool,
     schedule,
@@ -33,6 +36,12 @@ def nap(seconds: float) -> float:
     return seconds
 
 
+def count_aloud(steps: int) -> str | None:
+    for step in range(1, steps + 1):
+        in_job.tell(step)
+    return in_job.job_name()
+
+
 class Recorder(list):
     """What ``finished`` was called with, in order."""
 
@@ -40,7 +49,7 @@ class Recorder(list):
         self.append((job, result))
 
 
-def test_schedule_keeps_the_results_before_an_error_and_starts_nothing_after_it():
+def test_fail_fast_keeps_the_results_before_an_error_and_starts_nothing_after_it():
     done = Recorder()
     started: list[int] = []
     pool = InProcess()
@@ -49,9 +58,69 @@ def test_schedule_keeps_the_results_before_an_error_and_starts_nothing_after_it(
         started.append(job)
         return pool.submit(divide, job)
 
-    with pytest.raises(ZeroDivisionError):
-        schedule(pool, [1, 2, 0, 4], start, done.append_pair)
+    with pytest.raises(ZeroDivisionError):  # the job's own error, as itself
+        schedule(pool, [1, 2, 0, 4], start, done.append_pair, fail_fast=True)
     assert done == [(1, 1.0), (2, 0.5)] and started == [1, 2, 0]
+
+
+def test_by_default_a_failure_is_reported_by_name_and_the_others_go_on():
+    done = Recorder()
+    failed: list[tuple[int, str]] = []
+    pool = InProcess()
+    with pytest.raises(JobsFailed) as raised:
+        schedule(
+            pool,
+            [1, 0, 4, 0],
+            lambda job: pool.submit(divide, job),
+            done.append_pair,
+            name=lambda job: f"job-{job}",
+            failed=lambda job, error: failed.append((job, type(error).__name__)),
+        )
+    assert done == [(1, 1.0), (4, 0.25)]  # the jobs after the failures ran
+    assert failed == [(0, "ZeroDivisionError")] * 2
+    assert [name for name, _ in raised.value.failures] == ["job-0", "job-0"]
+    assert all(isinstance(e, ZeroDivisionError) for _, e in raised.value.failures)
+    assert raised.value.total == 4 and "2 of 4 jobs failed: job-0: ZeroDivisionError" in str(
+        raised.value
+    )
+
+
+def test_jobs_tell_the_driver_their_progress_in_this_process_and_from_workers():
+    heard: list[tuple[str, int]] = []
+    here = local_pool(1, torch.device("cpu"), on_message=lambda *m: heard.append(m))
+    assert here.submit(count_aloud, 3, name="here").result() == "here"
+    assert heard == [("here", 1), ("here", 2), ("here", 3)]
+    heard.clear()
+    pool = local_pool(2, torch.device("cpu"), on_message=lambda *m: heard.append(m))
+    try:
+        job = pool.submit(count_aloud, 3, name="there")
+        while not pool.as_completed([job], timeout=60):
+            pass
+        pool.close()  # delivers what is still queued
+    finally:
+        pool.cancel()
+    assert job.result() == "there" and heard == [("there", 1), ("there", 2), ("there", 3)]
+
+
+def test_jobs_without_a_name_get_one_from_their_plain_fields():
+    from dataclasses import dataclass
+
+    @dataclass
+    class Model:
+        key: str
+
+    @dataclass
+    class Job:
+        model: Model
+        lr: float
+        seeds: tuple[int, ...]
+        run_dir: str
+        device: str
+        images: bool
+
+    job = Job(Model("han-20x30"), 0.01, (0, 1), "runs/x/han", "cpu", True)
+    assert job_label(job) == "model=han-20x30 lr=0.01 seeds=0,1"
+    assert job_label(7) == "7"
 
 
 class Watched(InProcess):

@@ -6,7 +6,7 @@ import pytest
 
 from variability.arch import BudgetError, solve_width
 from variability.errors import VariabilityError
-from variability.experiments.jobs import run_jobs
+from variability.experiments.jobs import JobsFailed, LocalExecutor, run_jobs
 from variability.experiments.reproductions import REPRODUCTIONS, Options
 
 
@@ -26,13 +26,24 @@ def divide(job):
 
 
 def test_an_error_raised_in_a_worker_process_comes_back_as_itself():
-    """No wrapper: the job's own BudgetError crosses the process boundary with its fields."""
+    """No wrapper: the job's own BudgetError crosses the process boundary with its fields, both
+    with --fail-fast (raised as itself) and by default (held, named, in JobsFailed)."""
     import torch
 
     with pytest.raises(BudgetError) as raised:
-        run_jobs(refuse, [3000, 3000], device=torch.device("cpu"), workers=2)
+        run_jobs(
+            refuse,
+            [3000, 3000],
+            device=torch.device("cpu"),
+            workers=2,
+            executor=LocalExecutor(fail_fast=True),
+        )
     assert (raised.value.family, raised.value.depth, raised.value.budget) == ("fc", 128, 3000)
     assert isinstance(raised.value, VariabilityError)  # the command line prints it as one line
+    with pytest.raises(JobsFailed) as held:
+        run_jobs(refuse, [3000, 3000], device=torch.device("cpu"), workers=2)
+    assert [name for name, _ in held.value.failures] == ["3000", "3000"]
+    assert all(isinstance(e, BudgetError) and e.depth == 128 for _, e in held.value.failures)
 
 
 def test_results_come_back_in_job_order_and_each_is_reported():

@@ -11,12 +11,20 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import torch
 import typer
 from rich import box
 from rich.table import Table
 
 from variability.arch import DEFAULT_TOLERANCE
 from variability.cli.console import progress_bar, reports_user_errors, stderr, stdout
+from variability.cli.executor_options import (
+    ExecutorOption,
+    FailFastOption,
+    RayAddressOption,
+    chosen_executor,
+    report_failures,
+)
 from variability.errors import UserError
 from variability.experiments.comparison import (
     QUICK,
@@ -29,7 +37,7 @@ from variability.experiments.comparison import (
 )
 from variability.experiments.comparison import compare as run_comparison
 from variability.experiments.comparison.report_data import metric_name, write_report
-from variability.experiments.jobs import usable_cores, worker_count
+from variability.experiments.jobs import Executor, JobsFailed
 from variability.reports.comparison_report import cells_frame, story, summary_table
 from variability.reports.style import family_label
 from variability.runs.protocol import Protocol, protocol_named
@@ -174,6 +182,9 @@ def compare(
             "up to 8; one on a GPU)."
         ),
     ] = None,
+    executor: ExecutorOption = "local",
+    ray_address: RayAddressOption = None,
+    fail_fast: FailFastOption = False,
     out: Annotated[
         Path, typer.Option(help="Folder for the results, the models' runs and the report.")
     ] = Path("reports/compare"),
@@ -220,13 +231,16 @@ def compare(
     finished: dict[str, int] = {"count": 0, "before": 0}
     started = time.perf_counter()
 
-    with progress_bar(len(cells), "models", quiet=quiet, unit="models") as advance:
+    with (
+        chosen_executor(executor, ray_address, fail_fast, quiet) as engine,
+        progress_bar(len(cells), "models", quiet=quiet, unit="models") as advance,
+    ):
         running: dict[str, int] = {}
 
         def on_plan(planned: list[Cell], before: int) -> None:
             finished["before"] = before
             if not quiet:
-                _announce(settings, planned, before, out, device, workers)
+                _announce(settings, planned, before, out, engine.device(device), engine, workers)
 
         def on_cell(cell: Cell, record: dict[str, Any], skipped: bool) -> None:
             finished["count"] += 1
@@ -247,7 +261,13 @@ def compare(
                 on_plan=on_plan,
                 on_cell=on_cell,
                 on_step=on_step,
+                executor=engine,
             )
+        except JobsFailed as failed:
+            raise report_failures(
+                failed,
+                f"the others are in {out / RESULTS} (variability report {out} draws them)",
+            ) from None
         except KeyboardInterrupt:
             errors.print(
                 f"interrupted: {finished['count']} of {len(cells)} models are finished and kept "
@@ -272,19 +292,15 @@ def _announce(
     cells: list[Cell],
     before: int,
     out: Path,
-    device: str,
+    target: torch.device,
+    executor: Executor,
     workers: int | None,
 ) -> None:
-    from variability.devices import resolve_device
-
-    target = resolve_device(device)
-    count = worker_count(workers, target, max(1, len(cells) - before))
     families = ", ".join(family_label(f) for f in settings.families)
     line = (
         f"{len(cells)} models ({families} at depths {_show(settings.depths)}, "
         f"{settings.seeds} seeds) at {settings.params:,} parameters on {settings.task}; "
-        f"{target}, {count} at a time"
-        + (f" of {usable_cores()} cores" if target.type == "cpu" else "")
+        + executor.describe(target, max(1, len(cells) - before), workers)
     )
     if settings.tolerance != DEFAULT_TOLERANCE:
         line += (

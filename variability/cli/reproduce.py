@@ -19,8 +19,15 @@ from rich import box
 from rich.table import Table
 
 from variability.cli.console import progress_bar, reports_user_errors, stderr, stdout
-from variability.devices import resolve_device
+from variability.cli.executor_options import (
+    ExecutorOption,
+    FailFastOption,
+    RayAddressOption,
+    chosen_executor,
+    report_failures,
+)
 from variability.errors import UserError
+from variability.experiments.jobs import JobsFailed
 from variability.experiments.reproductions import REPRODUCTIONS, Options, Outcome, write_outcome
 
 __all__ = ["reproduce"]
@@ -52,6 +59,9 @@ def reproduce(
         int | None,
         typer.Option(help="Models run at once, one process each (default: one per CPU core)."),
     ] = None,
+    executor: ExecutorOption = "local",
+    ray_address: RayAddressOption = None,
+    fail_fast: FailFastOption = False,
     compare_dir: Annotated[
         Path | None,
         typer.Option(
@@ -72,20 +82,31 @@ def reproduce(
     if compare_dir is not None and name != "predictor":
         raise UserError("--compare applies to the predictor reproduction only")
     folder = out or Path("reproductions") / name
-    options = Options(
-        smoke=smoke,
-        seeds=seeds,
-        device=resolve_device(device),
-        workers=workers,
-        compare=compare_dir,
-        folder=folder,
-    )
     _check_writable(folder)
     started = time.perf_counter()
-    total = reproduction.units(options)
     try:
-        with progress_bar(total, name, quiet=quiet, unit="models") as advance:
-            outcome = reproduction.run(options, advance)
+        with chosen_executor(executor, ray_address, fail_fast, quiet) as engine:
+            options = Options(
+                smoke=smoke,
+                seeds=seeds,
+                device=engine.device(device),
+                workers=workers,
+                compare=compare_dir,
+                folder=folder,
+                executor=engine,
+            )
+            total = reproduction.units(options)
+            if not quiet and engine.name != "local":
+                stderr().print(
+                    f"{total} models on {engine.describe(options.device, total, workers)}",
+                    highlight=False,
+                )
+            with progress_bar(total, name, quiet=quiet, unit="models") as advance:
+                outcome = reproduction.run(options, advance)
+    except JobsFailed as failed:
+        raise report_failures(
+            failed, f"no report was written; the training runs that finished are kept in {folder}"
+        ) from None
     except KeyboardInterrupt:
         stderr().print(
             f"interrupted; no report was written. Training runs that finished are kept in "

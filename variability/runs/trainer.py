@@ -230,7 +230,8 @@ def train(
             )
         stored = run.read_result()
         if stored is not None:
-            return TrainResult.from_dict(stored, already_finished=True)
+            # where it is now: a run written elsewhere (a Ray worker's scratch copy) and moved
+            return TrainResult.from_dict(stored, already_finished=True, run_dir=run.path)
         if run.last_checkpoint.exists():
             checkpoint = load_checkpoint(run.last_checkpoint, device)
             resume_step = int(checkpoint["step"])

@@ -5,15 +5,13 @@ ratio, output V, C2C, V3 for tasks of at most 3 inputs, pieces per line), trains
 trainer (a Monitor records the probe set every ``record_every`` steps), and returns one record for
 ``results.jsonl`` with the model chosen on validation scored on the test split.
 
-Cells run through ``variability.experiments.jobs``: one intra-op thread each on the CPU, side by
-side, one per core (that module says why).
+Cells run through ``variability.experiments.jobs`` on the executor the command was given (this
+machine's processes, or Ray): the same job function everywhere, which asks ``in_job`` where to
+write its run directory and tells the driver its steps.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import queue
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -26,7 +24,8 @@ from variability.arch import build_model, count_params
 from variability.experiments.comparison.folder import CELLS
 from variability.experiments.comparison.plan import Cell
 from variability.experiments.comparison.settings import CompareSettings
-from variability.experiments.jobs import local_pool, schedule, worker_count
+from variability.experiments.in_job import job_dir, tell
+from variability.experiments.jobs import Executor, Job, LocalExecutor
 from variability.probes import pieces_per_line, probe_model, v3
 from variability.runs.run_dir import json_safe
 from variability.runs.trainer import probe_set, train
@@ -97,7 +96,7 @@ def run_cell(
         model,
         task,
         settings.train_config(cell.seed),
-        folder / run_dir,
+        job_dir(folder / run_dir),
         resume=True,
         device=device,
         on_progress=None if on_step is None else lambda step, _info: on_step(step),
@@ -137,82 +136,56 @@ def run_cells(
     workers: int | None,
     finished: Finished,
     on_step: Stepped | None = None,
+    executor: Executor | None = None,
 ) -> None:
-    """Run ``cells``, calling ``finished(cell, record)`` in this process as each one ends.
-
-    With one worker the cells run here, one after another; with more, each runs in a worker
-    process (``experiments.jobs``) and this process writes the results; the workers report
-    their steps through a queue. The first error stops new cells from starting; cells already
-    running finish and are kept.
+    """Run ``cells`` on ``executor`` (default: this machine's processes), calling
+    ``finished(cell, record)`` in this process as each one ends, and ``on_step(cell, step)`` as
+    the cells being trained report their steps. Failures follow the executor's rule
+    (``jobs.schedule``); finished cells are kept either way.
     """
-    if not cells:
-        return
-    count = worker_count(workers, device, len(cells))
-    if count == 1:
-        task = settings.load_task()
-        here = local_pool(1, device)
-        schedule(
-            here,
-            cells,
-            lambda cell: here.submit(
-                run_cell, cell, settings, task, folder, device, _bind(on_step, cell)
-            ),
-            finished,
-        )
-        return
-    messages = multiprocessing.get_context("spawn").Queue()
     by_name = {cell.name: cell for cell in cells}
-    pool = local_pool(count, device, initializer=_start_worker, initargs=(messages,))
-    schedule(
-        pool,
-        cells,
-        lambda cell: pool.submit(_worker_cell, cell, settings, str(folder), str(device)),
-        finished,
-        poll=lambda: _drain(messages, by_name, on_step),
-    )
 
-
-def _bind(on_step: Stepped | None, cell: Cell) -> Callable[[int], None] | None:
-    return None if on_step is None else lambda step: on_step(cell, step)
-
-
-def _drain(messages: Any, by_name: dict[str, Cell], on_step: Stepped | None) -> None:
-    while True:
-        try:
-            name, step = messages.get_nowait()
-        except queue.Empty:
-            return
+    def on_message(name: str, step: Any) -> None:
         if on_step is not None and name in by_name:
             on_step(by_name[name], step)
 
+    (executor or LocalExecutor()).run(
+        cells,
+        lambda cell: Job(
+            cell.name,
+            cell_job,
+            (cell, settings, str(folder), str(device)),
+            writes=folder / CELLS / cell.name,
+        ),
+        finished,
+        device=device,
+        workers=workers,
+        on_message=on_message,
+    )
 
-# --- inside a worker process -------------------------------------------------------------------
 
-_WORKER: dict[str, Any] = {}
+# --- the job, wherever it runs -----------------------------------------------------------------
+
+_TASKS: dict[tuple[str, int], Task] = {}
+"""Tasks loaded in this process, by (name, split seed): a worker loads each once."""
 PROGRESS_INTERVAL = 0.25
-"""Seconds between a worker's progress messages (each cell's last step is always sent)."""
+"""Seconds between a cell's progress messages (its last step is always sent)."""
 
 
-def _start_worker(messages: Any) -> None:
-    _WORKER.update(messages=messages, parent=os.getppid(), tasks={})
-
-
-def _worker_cell(cell: Cell, settings: CompareSettings, folder: str, device: str) -> dict[str, Any]:
+def cell_job(cell: Cell, settings: CompareSettings, folder: str, device: str) -> dict[str, Any]:
+    """``run_cell`` as a job: the task loaded once per process, steps told to the driver."""
     key = (settings.task, settings.task_seed)
-    tasks = _WORKER["tasks"]
-    if key not in tasks:
-        tasks[key] = settings.load_task()
+    if key not in _TASKS:
+        _TASKS[key] = settings.load_task()
     last = [0.0]
 
     def on_step(step: int) -> None:
-        if os.getppid() != _WORKER["parent"]:
-            os._exit(1)  # the comparison was killed (not Linux): leave the cell to be resumed
         now = time.monotonic()
         if now - last[0] >= PROGRESS_INTERVAL or step == settings.steps:
             last[0] = now
-            _WORKER["messages"].put((cell.name, step))
+            tell(step)
 
-    return run_cell(cell, settings, tasks[key], Path(folder), torch.device(device), on_step)
+    return run_cell(cell, settings, _TASKS[key], Path(folder), torch.device(device), on_step)
 
 
-__all__ = ["probe_at_init", "run_cell", "run_cells"]
+__all__ = ["cell_job", "probe_at_init", "run_cell", "run_cells"]

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from variability.devices import resolve_device
 from variability.experiments.comparison.cells import run_cells
 from variability.experiments.comparison.folder import (
     ResultsFile,
@@ -24,6 +23,7 @@ from variability.experiments.comparison.folder import (
 )
 from variability.experiments.comparison.plan import Cell, plan_cells
 from variability.experiments.comparison.settings import CompareError, CompareSettings
+from variability.experiments.jobs import Executor, LocalExecutor
 from variability.runs.run_dir import RunDirectory
 
 CellDone = Callable[[Cell, dict[str, Any], bool], None]
@@ -65,15 +65,19 @@ def compare(
     on_plan: Callable[[list[Cell], int], None] | None = None,
     on_cell: CellDone | None = None,
     on_step: StepDone | None = None,
+    executor: Executor | None = None,
 ) -> Comparison:
     """Run (or resume) a comparison in ``folder``; returns it with every cell's record.
 
     Refusals come before anything is trained: a budget a family cannot meet, settings that
     differ from the ones ``folder`` was started with. ``workers``: cells trained at once, each
     in its own process (default: one per CPU core on the CPU, one on a GPU). ``on_plan(cells,
-    finished)`` is called once the plan is known.
+    finished)`` is called once the plan is known. ``executor``: where the cells run (default:
+    this machine's processes; ``executors.open_executor`` gives Ray) and what a failed cell
+    does to the others.
     """
-    target = resolve_device(device)
+    executor = executor or LocalExecutor()
+    target = executor.device(device)
     task = settings.load_task()
     cells = plan_cells(settings, task.d_in, task.d_out)
     folder = Path(folder)
@@ -103,7 +107,7 @@ def compare(
 
         # The deepest (slowest) first, so that parallel workers do not end on one long cell.
         pending.sort(key=lambda cell: -cell.depth)
-        run_cells(pending, settings, folder, target, workers, finished, on_step)
+        run_cells(pending, settings, folder, target, workers, finished, on_step, executor)
     records = [done[c.name] for c in cells if c.name in done]
     return Comparison(folder, settings, cells, records, results.note)
 

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 
 from variability.atomic import atomic_file
 from variability.errors import UserError
-from variability.experiments.jobs import run_jobs
+from variability.experiments.jobs import Executor, run_jobs
 from variability.reports.glossary import glossary_for
 from variability.reports.page import Page
 from variability.reports.provenance import command_line, provenance
@@ -49,7 +49,8 @@ class Options:
     choice for the device; 1: everything in this process). ``compare``: a finished comparison
     folder for the predictor to read instead of running one. ``folder``: the output folder;
     reproductions that train with the toolkit's trainer keep their run directories in
-    ``folder/runs`` (a rerun with the same settings reuses the finished ones).
+    ``folder/runs`` (a rerun with the same settings reuses the finished ones). ``executor``:
+    where the models run (None: this machine's processes) and what a failure does to the others.
     """
 
     smoke: bool = False
@@ -58,6 +59,7 @@ class Options:
     workers: int | None = None
     compare: Path | None = None
     folder: Path = field(default_factory=lambda: Path("reproductions"))
+    executor: Executor | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.seeds is not None and (
@@ -161,6 +163,7 @@ def run_models(
         device=options.device,
         workers=options.workers,
         on_done=lambda job, _result: advance(1 if units is None else units(job)),
+        executor=options.executor,
     )
 
 

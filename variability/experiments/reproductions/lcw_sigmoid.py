@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from variability.arch import build_model, count_params
+from variability.experiments.in_job import job_dir
 from variability.experiments.reproductions.base import (
     Advance,
     Options,
@@ -125,8 +126,9 @@ def train_one(job: Job) -> dict[str, Any]:
         seed=job.seed,
         every=settings.every,
     )
-    result = train(model, task, config, job.run_dir, resume=True, device=device)
-    probes = read_metrics(job.run_dir, "probe")
+    run_dir = job_dir(job.run_dir)  # where this worker writes it (in_job)
+    result = train(model, task, config, run_dir, resume=True, device=device)
+    probes = read_metrics(run_dir, "probe")
     layers = []
     first, last = int(probes["step"].min()), int(probes["step"].max())
     for site in initial.sites:

@@ -167,6 +167,7 @@ def run_comparison(
         device=str(options.device),
         workers=options.workers,
         on_cell=lambda _cell, _record, _skipped: advance(1),
+        executor=options.executor,
     )
     frame, settings = read_cells(folder)
     return frame, settings, folder

@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from variability.arch import build_model, count_params, solve_width
+from variability.experiments.in_job import job_dir
 from variability.experiments.reproductions.base import (
     Advance,
     Options,
@@ -120,10 +121,11 @@ def train_one(job: Job) -> dict[str, Any]:
         every=settings.every,
         redundancy=True,
     )
-    result = train(model, task, config, job.run_dir, resume=True, device=device)
-    probes = read_metrics(job.run_dir, "probe")
+    run_dir = job_dir(job.run_dir)  # where this worker writes it (in_job)
+    result = train(model, task, config, run_dir, resume=True, device=device)
+    probes = read_metrics(run_dir, "probe")
     probes = probes[probes["inputs"] == "probe_set"]
-    steps = read_metrics(job.run_dir, "step")
+    steps = read_metrics(run_dir, "step")
     curve = []
     for row in probes.itertuples(index=False):
         layer = hidden_layer(str(row.site))
