@@ -166,15 +166,15 @@ def run_cells(
 
 # --- the job, wherever it runs -----------------------------------------------------------------
 
-_TASKS: dict[tuple[str, int], Task] = {}
-"""Tasks loaded in this process, by (name, split seed): a worker loads each once."""
+_TASKS: dict[tuple[Any, ...], Task] = {}
+"""Tasks loaded in this process, by ``CompareSettings.task_key``: a worker loads each once."""
 PROGRESS_INTERVAL = 0.25
 """Seconds between a cell's progress messages (its last step is always sent)."""
 
 
 def cell_job(cell: Cell, settings: CompareSettings, folder: str, device: str) -> dict[str, Any]:
     """``run_cell`` as a job: the task loaded once per process, steps told to the driver."""
-    key = (settings.task, settings.task_seed)
+    key = settings.task_key
     if key not in _TASKS:
         _TASKS[key] = settings.load_task()
     last = [0.0]

@@ -111,6 +111,13 @@ class CompareSettings:
             self.task, self.task_seed, **PROTOCOLS[self.protocol].options_for(self.task)
         )
 
+    @property
+    def task_key(self) -> tuple[Any, ...]:
+        """What decides ``load_task()``'s result: name, split seed and the protocol's options (a
+        process that loads tasks once keys them by it)."""
+        options = PROTOCOLS[self.protocol].options_for(self.task)
+        return (self.task, self.task_seed, tuple(sorted(options.items())))
+
     def to_json(self) -> dict[str, Any]:
         """As stored in compare.json; settings added since (protocol, Han layout) only when they
         are not their default, so comparisons started before still resume."""
