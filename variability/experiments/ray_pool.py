@@ -26,9 +26,9 @@ stopped at its end) and makes ``RayPool``s, which offer the same four methods as
 - **Stopping** (Ctrl-C, ``--fail-fast``): the pool stops waiting for its tasks and forgets them;
   it does not ``ray.cancel`` them. Ray 2.60's driver can abort when a cancelled task's reply
   races its cancellation ("Tried to complete task that was not pending": the Ctrl-C test of
-  tests/ray exited 1 so, once, in a full test run on this machine under load). The command's process then leaves, which ends its Ray
-  job, and Ray stops the job's tasks; a model stopped so resumes from its last checkpoint (its
-  files are written atomically, so none is torn).
+  tests/ray exited 1 so, once, in a full test run on this machine under load). The command's
+  process then leaves, which ends its Ray job, and Ray stops the job's tasks; a model stopped
+  so resumes from its last checkpoint (its files are written atomically, so none is torn).
 """
 
 from __future__ import annotations
