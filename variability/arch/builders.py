@@ -120,8 +120,11 @@ def build_model(
     layers: OrderedDict[str, nn.Module] = OrderedDict()
 
     def linear(fan_in: int, fan_out: int, layer_gain: float) -> nn.Linear:
-        # Built on the meta device and materialised here, so nothing touches the global RNG.
-        layer = nn.Linear(fan_in, fan_out, device="meta").to_empty(device="cpu")
+        # nn.Linear's own initialisation draws from the global RNG: its state is put back, so
+        # building a model changes nothing outside it. (Not the meta device: its first use
+        # imports a second of torch, longer than a small model's whole probe.)
+        with torch.random.fork_rng(devices=[]):
+            layer = nn.Linear(fan_in, fan_out)
         if init == "kaiming":
             kaiming_normal_(layer.weight, layer_gain, generator)
         else:

@@ -325,9 +325,11 @@ def probe(
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
 ) -> None:
-    """Probe a saved model: per site (nonlinearity), the activation ratio, dead units, the
-    variability V, constant units and activation shift; then the verdict (the output's V, collapse
-    to constants, the first collapsed site) and a diagnosis in plain words.
+    """Probe a saved model: where signal dies, site by site, and why.
+
+    Per site (nonlinearity): its layer and tensor shape, the activation ratio, dead units, the
+    variability V, constant units and activation shift; then the verdict (the output's V,
+    collapse to constants, the first collapsed site) and a diagnosis in plain words.
 
     Exit codes: 0 fine; 2 bad input or usage, or a model that fails on the probe set (one line
     on stderr); 3 a --fail-on condition held.

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import matplotlib
+
+matplotlib.use("Agg")  # reports never need a display; set before seaborn imports pyplot
+
 import numpy as np
 import seaborn as sns
 from matplotlib.axes import Axes
