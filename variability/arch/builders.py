@@ -4,7 +4,8 @@ Module names are readable and in depth order, so a probe site's name says its de
 
 - FC:  ``linear1, act1, linear2, act2, ..., linearL, actL, out``
 - LCW: ``linear1, act1, lcw2, act2, ..., lcwL, actL, out`` (``lcwK`` an LCWLinear)
-- Han: ``linear1, act1, han2, ..., hanL, out`` (``act1`` is Abs; each ``hanK`` applies its own abs)
+- Han: ``linear1, han1, han2, ..., hanL, out`` (``han1`` is the first layer's Abs; each later
+  ``hanK`` a HanLayer, which applies its own abs): every hidden layer's site is ``hanK``
 
 Layer number K is the hidden layer's index, 1..L.
 """
@@ -57,7 +58,7 @@ class Network(nn.Sequential):
         """Names of the modules whose outputs are the hidden layers, in depth order."""
         depth = int(self.spec["depth"])
         if self.family == "han":
-            return ["act1"] + [f"han{k}" for k in range(2, depth + 1)]
+            return [f"han{k}" for k in range(1, depth + 1)]
         return [f"act{k}" for k in range(1, depth + 1)]
 
 
@@ -135,7 +136,7 @@ def build_model(
 
     # The first layer sees the data, not a nonlinearity's output: gain 1 (He et al.'s own rule).
     layers["linear1"] = linear(d_in, width, 1.0)
-    layers["act1"] = make_activation(activation)
+    layers["han1" if family == "han" else "act1"] = make_activation(activation)
     for k in range(2, depth + 1):
         if family == "fc":
             layers[f"linear{k}"] = linear(width, width, gain)
