@@ -23,6 +23,7 @@ STATUS_COLOURS: dict[str, str] = {
     "healthy": "#1b7837",
     "collapsing": "#e08214",
     "collapsed": "#b2182b",
+    "dead units": "#8c510a",
 }
 
 
