@@ -91,9 +91,7 @@ def test_collapsing_output_without_a_collapsing_site():
 
 @pytest.mark.parametrize(("dead", "fires"), [(DEAD_LEVEL, True), (0.9, True), (0.49, False)])
 def test_dead_units(dead, fires):
-    hints = diagnose(
-        results(site("a", dead=0.2), site("b", dead=dead), site("c", dead=dead)), OURS
-    )
+    hints = diagnose(results(site("a", dead=0.2), site("b", dead=dead), site("c", dead=dead)), OURS)
     assert rules(hints) == (["dead"] if fires else [])
     if fires:
         (hint,) = hints

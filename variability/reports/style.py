@@ -12,6 +12,9 @@ from matplotlib.axes import Axes
 from numpy.typing import ArrayLike
 
 PALETTE = sns.color_palette("colorblind")
+FIGURE_WIDTH = 10.0
+"""Inches: every figure of every report is this wide, and drawn at one scale on the page
+(page.py), so one font size reads the same in all of them."""
 
 FAMILY_COLOURS: dict[str, tuple[float, float, float]] = {
     "fc": PALETTE[0],

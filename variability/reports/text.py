@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["percent", "shape_text"]
+__all__ = ["baseline_name", "percent", "shape_text"]
 
 
 def percent(share: float | None) -> str:
@@ -22,3 +22,7 @@ def shape_text(shape: object) -> str:
         return "-"
     return "(" + ",".join(["N", *map(str, shape)]) + ")"
 
+
+def baseline_name(metric: str) -> str:
+    """The best constant prediction a task's metric is compared with (``Task.baseline``)."""
+    return "majority class" if metric == "accuracy" else "mean predictor"

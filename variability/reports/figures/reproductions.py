@@ -11,8 +11,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from variability.reports.figures.comparison import draw_function_image
-from variability.reports.style import apply_theme, family_colour, family_label
+from variability.reports.figures.comparison import draw_function_image, function_colour_bar
+from variability.reports.style import FIGURE_WIDTH, apply_theme, family_colour, family_label
 
 
 def _colour(key: str, colours: Mapping[str, str] | None) -> tuple[float, float, float]:
@@ -45,7 +45,7 @@ def against_depth(
     apply_theme()
     facets = list(dict.fromkeys(frame[facet])) if facet else [None]
     figure, axes = plt.subplots(
-        len(facets), len(panels), figsize=(4.2 * len(panels), 3.3 * len(facets)), squeeze=False
+        len(facets), len(panels), figsize=(FIGURE_WIDTH, 3.3 * len(facets)), squeeze=False
     )
     depths = sorted(frame["depth"].unique())
     for row, value in enumerate(facets):
@@ -101,7 +101,7 @@ def layer_profiles(
     figure, axes = plt.subplots(
         len(row_values),
         len(col_values),
-        figsize=(4.4 * len(col_values), 2.7 * len(row_values)),
+        figsize=(FIGURE_WIDTH, 2.7 * len(row_values)),
         squeeze=False,
         sharey=log,
     )
@@ -149,7 +149,7 @@ def curves(
     apply_theme()
     facets = list(dict.fromkeys(frame[facet]))
     figure, axes = plt.subplots(
-        1, len(facets), figsize=(4.2 * len(facets), 3.4), squeeze=False, sharey=True
+        1, len(facets), figsize=(FIGURE_WIDTH, 3.4), squeeze=False, sharey=True
     )
     for axis, value in zip(axes[0], facets, strict=True):
         part = frame[frame[facet] == value]
@@ -189,7 +189,7 @@ def grouped_bars(
     groups = list(dict.fromkeys(frame[group]))
     hues = list(dict.fromkeys(frame[hue]))
     width = 0.8 / len(hues)
-    figure, axis = plt.subplots(figsize=(max(5.5, 2.2 * len(groups) * len(hues) / 2), 3.8))
+    figure, axis = plt.subplots(figsize=(FIGURE_WIDTH, 3.8))
     drawn = list(frame[value].astype(float))
     referenced = False
     for g, group_value in enumerate(groups):
@@ -246,7 +246,7 @@ def rank_scatter(
     if frame.empty or not {x, y, hue} <= set(frame.columns):
         return None
     apply_theme()
-    figure, axis = plt.subplots(figsize=(6.2, 4.2))
+    figure, axis = plt.subplots(figsize=(FIGURE_WIDTH, 4.2))
     for key, group in frame.groupby(hue, sort=False):
         axis.scatter(
             np.clip(group[x].to_numpy(float), floor, None),
@@ -278,8 +278,13 @@ def function_images(
         return None
     apply_theme()
     panels = [("target", target), *images.items()]
-    figure, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.9), squeeze=False)
-    for axis, (title, image) in zip(axes[0], panels, strict=True):
+    side = (FIGURE_WIDTH - 1.2) / len(panels)
+    figure, axes = plt.subplots(
+        1, len(panels), figsize=(FIGURE_WIDTH, side + 0.6), squeeze=False, layout="constrained"
+    )
+    drawn = [
         draw_function_image(axis, image, title, extent)
-    figure.tight_layout()
+        for axis, (title, image) in zip(axes[0], panels, strict=True)
+    ]
+    function_colour_bar(figure, drawn[0], axes)
     return figure
