@@ -7,15 +7,16 @@ from typing import Annotated, Any
 
 import typer
 
-from variability.arch import FAMILIES, build_model, count_params
+from variability.arch import build_model, count_params
+from variability.cli.choices import FAMILY_CHOICES, OPTIMIZER_CHOICES, TASK_HELP
 from variability.cli.console import progress_bar, reports_user_errors, stderr, stdout
 from variability.devices import resolve_device
-from variability.errors import UserError
 from variability.reports.provenance import command_line
+from variability.reports.text import baseline_name
 from variability.runs.events import Event
-from variability.runs.trainer import OPTIMIZERS, TrainConfig, TrainResult
+from variability.runs.trainer import TrainConfig, TrainResult
 from variability.runs.trainer import train as run_training
-from variability.tasks import load_task, task_names
+from variability.tasks import load_task
 
 __all__ = ["train"]
 
@@ -32,21 +33,23 @@ def default_out(
 @reports_user_errors
 def train(
     family: Annotated[
-        str, typer.Option(help=f"Architecture family: {', '.join(FAMILIES)}.")
+        str, typer.Option(help="Architecture family.", metavar=FAMILY_CHOICES)
     ] = "han",
-    task: Annotated[str, typer.Option(help="Problem: " + ", ".join(task_names()) + ".")] = (
-        "checkerboard"
-    ),
+    task: Annotated[str, typer.Option(help=TASK_HELP, metavar="NAME")] = "checkerboard",
     params: Annotated[
-        int | None, typer.Option(help="Parameter budget; the width is the largest that fits.")
+        int | None,
+        typer.Option(help="Parameter budget; the width is the one whose count is nearest."),
     ] = 3000,
     width: Annotated[
-        int | None, typer.Option(help="Hidden width, instead of a parameter budget.")
+        int | None,
+        typer.Option(help="Hidden width, instead of a parameter budget.", show_default=False),
     ] = None,
     depth: Annotated[int, typer.Option(help="Hidden layers.")] = 20,
     steps: Annotated[int, typer.Option(help="Training steps (optimizer updates).")] = 2000,
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 3e-3,
-    optimizer: Annotated[str, typer.Option(help="adam or sgd (SGD with momentum 0.9).")] = "adam",
+    optimizer: Annotated[
+        str, typer.Option(help="The optimizer (SGD with momentum 0.9).", metavar=OPTIMIZER_CHOICES)
+    ] = "adam",
     batch_size: Annotated[int, typer.Option(help="Rows per training batch.")] = 128,
     seed: Annotated[int, typer.Option(help="Seed of the model's weights and the batch order.")] = 0,
     task_seed: Annotated[int, typer.Option(help="Seed of the task's train/val/test split.")] = 0,
@@ -76,8 +79,6 @@ def train(
 
     Exit codes: 0 done; 2 bad input, refused budget or unusable run directory; 130 interrupted.
     """
-    if optimizer not in OPTIMIZERS:
-        raise UserError(f"unknown optimizer {optimizer!r}; known: {', '.join(OPTIMIZERS)}")
     if width is not None:
         params = None
     the_task = load_task(task, task_seed)
@@ -127,7 +128,7 @@ def train(
                 highlight=False,
             )
             raise typer.Exit(EXIT_INTERRUPTED) from None
-    print_result(result, model.spec, count_params(model))
+    print_result(result, model.spec, count_params(model), the_task.baseline("test"))
 
 
 def _fields(info: dict[str, Any]) -> dict[str, str]:
@@ -141,12 +142,16 @@ def _fields(info: dict[str, Any]) -> dict[str, str]:
     return fields
 
 
-def print_result(result: TrainResult, spec: dict[str, Any], parameters: int) -> None:
+def print_result(
+    result: TrainResult, spec: dict[str, Any], parameters: int, baseline: float
+) -> None:
+    """The chosen checkpoint's scores beside the baseline's, its collapse, and where it is."""
     console = stdout()
     if result.already_finished:
         console.print(f"{result.run_dir} holds a finished run; nothing was trained again.")
     console.print(
-        f"{result.metric}: train {result.train:.4f}  val {result.val:.4f}  test {result.test:.4f}",
+        f"{result.metric}: train {result.train:.4f}  val {result.val:.4f}  test {result.test:.4f}"
+        f"  (baseline, the {baseline_name(result.metric)}: test {baseline:.4f})",
         highlight=False,
     )
     collapsed = "collapsed (C2C)" if result.network_collapsed else "not collapsed"
