@@ -11,7 +11,12 @@ Targets (issue 15): ``--version`` and ``--help`` at most a quarter of ``import t
 not import torch); ``variability probe`` at most 1.3 times ``import torch`` plus the probe
 itself.
 
-    python benchmarks/bench_startup.py [--rounds 7]
+    python benchmarks/bench_startup.py [--rounds 7] [--before SRC]
+
+``--before SRC`` adds, in the same rounds, the same commands run from another version's source
+tree (``git archive main variability | tar -x -C SRC``), for a before-and-after side by side.
+Those runs use ``python -S`` with the source and this environment's site-packages on the path,
+since the editable install would otherwise import this version.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import os
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -39,18 +45,31 @@ print(time.perf_counter() - start)
 """
 
 
-def seconds(command: list[str], cwd: Path) -> tuple[float, str]:
+MAIN = "import sys; from variability.cli.main import main; main(sys.argv[1:])"
+
+
+def seconds(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, str]:
     """Wall time of one run, and its stdout (the run must succeed)."""
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=True)
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=True)
     return time.perf_counter() - start, done.stdout
+
+
+def versions(before: Path | None) -> dict[str, tuple[list[str], list[str], dict[str, str] | None]]:
+    """For each version to time: (the console script, Python for a script, its environment)."""
+    found = {"": ([str(BIN / "variability")], [sys.executable], None)}
+    if before is not None:
+        path = f"{before.resolve()}{os.pathsep}{sysconfig.get_paths()['purelib']}"
+        python = [sys.executable, "-S"]
+        found["before: "] = ([*python, "-c", MAIN], python, {**os.environ, "PYTHONPATH": path})
+    return found
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--before", type=Path, help="another version's source tree")
     args = parser.parse_args()
-    script = str(BIN / "variability")
     with tempfile.TemporaryDirectory() as folder:
         cwd = Path(folder)
         subprocess.run(
@@ -58,19 +77,23 @@ def main() -> None:
              "save_model(build_model('fc', 2, 1, 8, width=16, seed=0), 'model.pt')"],
             cwd=cwd, check=True,
         )  # fmt: skip
-        commands = {
-            "import torch": [sys.executable, "-c", "import torch"],
-            "variability --version": [script, "--version"],
-            "variability --help": [script, "--help"],
-            "variability probe model.pt": [script, "probe", "model.pt", "--quiet"],
+        commands: dict[str, tuple[list[str], dict[str, str] | None]] = {
+            "import torch": ([sys.executable, "-c", "import torch"], None)
         }
-        times: dict[str, list[float]] = {name: [] for name in [*commands, "the probe itself"]}
+        scripts = {}
+        for label, (console, python, env) in versions(args.before).items():
+            commands[f"{label}variability --version"] = ([*console, "--version"], env)
+            commands[f"{label}variability --help"] = ([*console, "--help"], env)
+            probe = [*console, "probe", "model.pt", "--quiet"]
+            commands[f"{label}variability probe model.pt"] = (probe, env)
+            scripts[f"{label}the probe itself"] = ([*python, "-c", PROBE_ITSELF, "model.pt"], env)
+        times: dict[str, list[float]] = {name: [] for name in [*commands, *scripts]}
         load = [os.getloadavg()[0]]
         for _ in range(args.rounds):
-            for name, command in commands.items():
-                times[name].append(seconds(command, cwd)[0])
-            _, printed = seconds([sys.executable, "-c", PROBE_ITSELF, "model.pt"], cwd)
-            times["the probe itself"].append(float(printed))
+            for name, (command, env) in commands.items():
+                times[name].append(seconds(command, cwd, env)[0])
+            for name, (command, env) in scripts.items():
+                times[name].append(float(seconds(command, cwd, env)[1]))
         load.append(os.getloadavg()[0])
     median = {name: statistics.median(values) for name, values in times.items()}
     torch_time = median["import torch"]
@@ -79,11 +102,18 @@ def main() -> None:
         f"medians of {args.rounds} rounds"
     )
     for name, value in median.items():
-        print(f"  {name:<28} {value:6.3f} s   ({min(times[name]):.3f} s fastest)")
-    print(f"  --version / import torch:    {median['variability --version'] / torch_time:.2f}")
-    print(f"  --help / import torch:       {median['variability --help'] / torch_time:.2f}")
-    probe_ratio = median["variability probe model.pt"] / (torch_time + median["the probe itself"])
-    print(f"  probe / (import torch + the probe itself): {probe_ratio:.2f}")
+        print(f"  {name:<36} {value:6.3f} s   ({min(times[name]):.3f} s fastest)")
+    for label in versions(args.before):
+        version, helps = (
+            median[f"{label}variability --version"],
+            median[f"{label}variability --help"],
+        )
+        itself = median[f"{label}the probe itself"]
+        probe = median[f"{label}variability probe model.pt"]
+        print(f"  {label}--version / import torch: {version / torch_time:.2f}")
+        print(f"  {label}--help / import torch:    {helps / torch_time:.2f}")
+        ratio = probe / (torch_time + itself)
+        print(f"  {label}probe / (import torch + the probe itself): {ratio:.2f}")
 
 
 if __name__ == "__main__":
