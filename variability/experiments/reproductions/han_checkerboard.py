@@ -227,6 +227,15 @@ def summary_rows(
     return pd.DataFrame(rows)
 
 
+def baseline_row(table: pd.DataFrame, baseline: float) -> pd.DataFrame:
+    """The table's row for the majority class: its test accuracy in both accuracy columns."""
+    row = dict.fromkeys(table.columns, "-")
+    score = f"{100 * baseline:.1f}%"
+    row.update({"group": "baseline", "model": "majority class"})
+    row.update({"test-chosen acc": score, "val-chosen acc": score})
+    return pd.DataFrame([row])
+
+
 def claims(
     records: list[dict[str, Any]], chosen: dict[tuple[str, str], Selection]
 ) -> tuple[list[tuple[str, str, str, Any]], list[str]]:
@@ -347,6 +356,9 @@ def run(options: Options, advance: Advance) -> Outcome:
     images = {(r["model"], r["lr"]): r.pop("images") for r in records if r["seed"] == 0}
     chosen = selections(records)
     full_table = summary_rows(records, chosen)
+    baseline = load_task("checkerboard", settings.task_seed).baseline("test")
+    constant = (baseline, "majority class")
+    full_table = pd.concat([full_table, baseline_row(full_table, baseline)], ignore_index=True)
     table = full_table.drop(columns=["chosen steps (val)"])
     claim_rows, sentences = claims(records, chosen)
 
@@ -373,6 +385,7 @@ def run(options: Options, advance: Advance) -> Outcome:
         colours={"chosen on test": "lcw", "chosen on val": "han"},
         reference={labels[key]: value for key, value in PUBLISHED_ACCURACY.items()},
         reference_label="published (chosen on test)",
+        baseline=constant,
     )
     long_rows = []
     order = {m.key: i for i, m in enumerate(models())}
@@ -400,6 +413,7 @@ def run(options: Options, advance: Advance) -> Outcome:
         hue="split",
         facet="model",
         colours={"train": "fc", "val": "han", "test": "lcw"},
+        baseline=(baseline, "majority class, test"),
     )
     task = load_task("checkerboard")
     grid = task.grid
@@ -446,7 +460,9 @@ def run(options: Options, advance: Advance) -> Outcome:
         table=table,
         table_caption=(
             f"Test accuracy, mean ± std over {settings.seeds} seed(s), of the checkpoint and "
-            "learning rate chosen on test (as published) and on validation."
+            "learning rate chosen on test (as published) and on validation. Last row: the "
+            f"baseline, the majority class ({100 * baseline:.1f}% of the test split), what a "
+            "model collapsed to a constant scores."
         ),
         findings=sentences,
         settings={

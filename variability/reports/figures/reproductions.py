@@ -19,6 +19,15 @@ def _colour(key: str, colours: Mapping[str, str] | None) -> tuple[float, float, 
     return family_colour((colours or {}).get(key, key))
 
 
+def _baseline(axis: Axes, baseline: tuple[float, str] | None) -> None:
+    """The score of a constant prediction, dashed: what a model must rise above."""
+    if baseline is not None:
+        value, name = baseline
+        axis.axhline(
+            value, color="0.35", linestyle="--", linewidth=1.2, label=f"{name} ({value:.3f})"
+        )
+
+
 def _log2_depths(axis: Axes, depths: Sequence[int]) -> None:
     axis.set_xscale("log", base=2)
     axis.set_xticks(list(depths))
@@ -34,11 +43,13 @@ def against_depth(
     colours: Mapping[str, str] | None = None,
     facet: str | None = None,
     floor: float = 1e-4,
+    baseline: tuple[float, str] | None = None,
 ) -> Figure | None:
     """One panel per ``(column, label, log)``, one row per ``facet`` value: the mean over seeds
     against depth (log 2 axis) for each ``hue`` value, with a band from the 25th to the 75th
     percentile over seeds (none for 0/1 columns such as a C2C verdict, whose mean is a rate).
-    On a log axis, values below ``floor`` are drawn at it."""
+    On a log axis, values below ``floor`` are drawn at it. ``baseline``: (score, name) of a
+    constant prediction, dashed on every panel (for scores)."""
     needed = {"depth", hue, *(column for column, _, _ in panels)} | ({facet} if facet else set())
     if frame.empty or not needed <= set(frame.columns):
         return None
@@ -66,6 +77,7 @@ def against_depth(
                 axis.plot(stats["depth"], mean, marker="o", color=colour, label=name)
                 if not binary:
                     axis.fill_between(stats["depth"], low, high, color=colour, alpha=0.15)
+            _baseline(axis, baseline)
             if log:
                 axis.set_yscale("log")
             _log2_depths(axis, depths)
@@ -140,9 +152,10 @@ def curves(
     facet: str,
     labels: Mapping[str, str] | None = None,
     colours: Mapping[str, str] | None = None,
+    baseline: tuple[float, str] | None = None,
 ) -> Figure | None:
     """``y`` against ``x`` (a training step), mean over seeds with a ± std band, one line per
-    ``hue``, one panel per ``facet`` value (e.g. per hidden layer)."""
+    ``hue``, one panel per ``facet`` value (e.g. per hidden layer); ``baseline`` dashed."""
     needed = {x, y, hue, facet}
     if frame.empty or not needed <= set(frame.columns) or frame[y].isna().all():
         return None
@@ -161,6 +174,7 @@ def curves(
             name = (labels or {}).get(str(key), str(key))
             axis.plot(stats[x], mean, color=colour, label=name)
             axis.fill_between(stats[x], mean - spread, mean + spread, color=colour, alpha=0.15)
+        _baseline(axis, baseline)
         axis.set_title(str(value))
         axis.set_xlabel(x)
     axes[0][0].set_ylabel(label)
@@ -179,6 +193,7 @@ def grouped_bars(
     colours: Mapping[str, str] | None = None,
     reference: Mapping[str, float] | None = None,
     reference_label: str = "published",
+    baseline: tuple[float, str] | None = None,
 ) -> Figure | None:
     """Per-seed values as dots over a bar of their mean, grouped by ``group`` and coloured by
     ``hue``; ``reference`` (by group) draws a published value as a black diamond over its
@@ -221,6 +236,9 @@ def grouped_bars(
                 label=None if referenced else reference_label,
             )
             referenced = True
+    if baseline is not None:
+        drawn.append(baseline[0])
+        _baseline(axis, baseline)
     low, high = min(drawn), max(drawn)
     axis.set_ylim(max(0.0, low - 0.1 * (high - low + 0.05)), high + 0.1 * (high - low + 0.05))
     axis.set_xticks(range(len(groups)))
