@@ -35,9 +35,9 @@ def test_module_names_in_depth_order():
         "linear1", "act1", "lcw2", "act2", "lcw3", "act3", "out",
     ]  # fmt: skip
     assert names(build_model("han", 2, 1, 4, width=4, seed=0)) == [
-        "linear1", "act1", "han2", "han3", "han4", "out",
+        "linear1", "han1", "han2", "han3", "han4", "out",
     ]  # fmt: skip
-    assert names(build_model("han", 2, 1, 1, width=4, seed=0)) == ["linear1", "act1", "out"]
+    assert names(build_model("han", 2, 1, 1, width=4, seed=0)) == ["linear1", "han1", "out"]
 
 
 def test_hidden_sites_are_probe_sites():
@@ -55,9 +55,9 @@ def test_family_defaults():
     lcw = build_model("lcw", 2, 1, 2, width=8, seed=0)
     assert isinstance(lcw.act1, nn.Sigmoid) and isinstance(lcw.lcw2, LCWLinear)
     han = build_model("han", 2, 1, 2, width=8, seed=0)
-    assert isinstance(han.act1, Abs) and isinstance(han.han2, HanLayer)
+    assert isinstance(han.han1, Abs) and isinstance(han.han2, HanLayer)
     assert han.spec["init"] == "orthogonal" and han.spec["activation"] == "abs"
-    assert activation_for_module(han.act1).name == "abs"
+    assert activation_for_module(han.han1).name == "abs"
 
 
 def test_kaiming_scales():

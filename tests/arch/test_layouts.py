@@ -48,16 +48,16 @@ def test_published_layout_layers_in_depth_order():
     kinds = [(name, type(module).__name__) for name, module in model.named_children()]
     assert kinds == [
         ("linear1", "Linear"),
-        ("act1", "Abs"),
+        ("han1", "Abs"),
         ("linear2", "Linear"),
-        ("act2", "Abs"),
+        ("han2", "Abs"),
         ("han3", "HanLayer"),
         ("han4", "HanLayer"),
         ("linear5", "Linear"),
-        ("act5", "Abs"),
+        ("han5", "Abs"),
         ("out", "Linear"),
     ]
-    assert model.hidden_sites() == ["act1", "act2", "han3", "han4", "act5"]
+    assert model.hidden_sites() == ["han1", "han2", "han3", "han4", "han5"]
     assert model.dense_layers == (1, 2, 5)
 
 
@@ -88,7 +88,7 @@ def test_a_spec_without_dense_layers_is_the_default_layout():
     """Specs written before layouts existed (and default ones now) have no such key."""
     default = build_model("han", 2, 1, 4, width=5, seed=0)
     assert "dense_layers" not in default.spec
-    assert default.hidden_sites() == ["act1", "han2", "han3", "han4"]
+    assert default.hidden_sites() == ["han1", "han2", "han3", "han4"]
     assert rebuild(dict(default.spec)).spec == default.spec
     explicit = build_model("han", 2, 1, 4, width=5, seed=0, dense_layers=(1,))
     assert explicit.spec == default.spec

@@ -198,25 +198,3 @@ def test_a_hugging_face_folder_is_written_as_a_folder(cli, tmp_path):
         "pooler.dense.weight",
         "pooler.dense.bias",
     }
-
-
-def test_readme_init_command_runs_as_written(cli, tmp_path, monkeypatch):
-    import re
-    from pathlib import Path
-
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("## Fix a collapsed network", 1)[1].split("\n## ", 1)[0]
-    (python,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    (command,) = re.findall(r"<!-- test:init -->\n```bash\n(.*?)```", section, flags=re.S)
-    monkeypatch.chdir(tmp_path)
-    exec(compile(python, "README.md", "exec"), {})
-    assert command.startswith(".venv/bin/variability init ")
-    result = cli(*command.split()[1:])
-    assert result.exit_code == 0, result.stderr
-    # what the README says: C2C yes before, no after; collapsed -> healthy from site 17 on
-    assert "before verdict" in result.stdout and "network C2C: yes" in result.stdout
-    assert "network C2C: no" in result.stdout.split("after  verdict", 1)[1].splitlines()[0]
-    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.startswith("act")}
-    assert "collapsed -> healthy" in rows["act17"] and "healthy -> healthy" in rows["act16"]
-    assert all("-> healthy" in row for row in rows.values())
-    assert (tmp_path / "deep-fixed.pt").exists() and (tmp_path / "init-report/index.html").exists()

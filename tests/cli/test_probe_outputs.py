@@ -18,10 +18,11 @@ def test_table_verdict_and_diagnosis(cli, collapsed_file):
     run = cli("probe", collapsed_file, "--samples", "200")
     assert run.exit_code == 0 and run.stderr == ""
     lines = run.stdout.splitlines()
-    header = next(line for line in lines if line.split()[:2] == ["site", "kind"])
+    header = next(line for line in lines if line.split()[:2] == ["site", "layer"])
     assert header.split() == [
         "site",
-        "kind",
+        "layer",
+        "shape",
         "units",
         "AR",
         "dead",
@@ -33,7 +34,8 @@ def test_table_verdict_and_diagnosis(cli, collapsed_file):
     rows = {line.split()[0]: line.split() for line in lines if line.split()[:1]}
     assert rows["act1"][-1] == "healthy" and rows["act3"][-1] == "collapsed"
     assert rows["output"][-1] == "collapsed"
-    assert rows["act3"][6] == "100.0%"  # every unit of act3 constant
+    assert rows["act3"][1:3] == ["ReLU", "(N,6)"]  # the layer's type and tensor shape
+    assert rows["act3"][7] == "100.0%"  # every unit of act3 constant
     verdict = next(line for line in lines if line.startswith("verdict:"))
     assert "network C2C: yes" in verdict and "first collapsed site: act3" in verdict
     assert "collapsed to a constant" in run.stdout and "fewer layers" in run.stdout
@@ -194,6 +196,7 @@ def test_thresholds_reach_the_verdict(probe_json, toolkit_file):
         "collapsed": v * 1.01,
         "collapsing": 0.99,
         "constant": 1e-3,
+        "dead": 0.5,
     }
     assert base["verdict"]["network_collapsed"] is False
     assert higher["verdict"]["network_collapsed"] is True
@@ -260,7 +263,7 @@ def test_inputs_that_are_all_nan(cli, toolkit_file, tmp_path):
     assert run.exit_code == 0, run.stderr
     assert "network C2C: unknown (no finite output value)" in run.stdout
     rows = {line.split()[0]: line.split() for line in run.stdout.splitlines() if line.strip()}
-    assert rows["act1"][3:5] == ["-", "-"] and rows["act1"][-3:] == ["120", "no", "data"]
+    assert rows["act1"][4:6] == ["-", "-"] and rows["act1"][-3:] == ["120", "no", "data"]
     document = cli("probe", toolkit_file, "--inputs", tmp_path / "nan.pt", "--json", "-").json()
     assert document["verdict"]["output_variability"] is None
     assert document["sites"][0]["nonfinite"] == 10 * 6 * 2  # every z and a of act1's 6 units

@@ -13,9 +13,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
-import typer
 
-from variability.cli.app import app
+from variability.cli.app import load_command
 from variability.cli.main import VALUE_OPTIONS, quick_check
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,9 +86,8 @@ def test_nothing_else_is_judged_early(toolkit_file, tmp_path, args):
 def test_the_early_check_knows_every_option_that_takes_a_value():
     """Its list of options with values is the commands' own: an option added to a command
     without it would have its value taken for the model file."""
-    group = typer.main.get_command(app)
     for name, listed in VALUE_OPTIONS.items():
-        command = group.commands[name]  # type: ignore[attr-defined]
+        command = load_command(name)
         taking = {
             option
             for param in command.params

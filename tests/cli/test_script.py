@@ -1,5 +1,5 @@
 """The installed ``variability`` script in a real subprocess: one call per model format family
-and exit code, and the README's "Probe a saved model" commands as written.
+and exit code (the README's commands: tests/test_readme.py).
 
 Each call pays for a fresh torch import (a few seconds), so there are few of them; the in-process
 tests cover the rest.
@@ -8,7 +8,6 @@ tests cover the rest.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -86,24 +85,40 @@ def test_state_dict_with_a_factory_in_the_working_directory_json_to_stdout(tmp_p
     assert "guessed from the first layer '0'" in done.stderr  # notes go to stderr
 
 
-def readme_section() -> str:
-    text = (ROOT / "README.md").read_text()
-    return text.split("## Probe a saved model", 1)[1].split("\n## ", 1)[0]
-
-
-def test_readme_probe_commands_run_as_written(tmp_path, monkeypatch):
-    section = readme_section()
-    (python,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    (command,) = re.findall(r"<!-- test:probe -->\n```bash\n(.*?)```", section, flags=re.S)
-    monkeypatch.chdir(tmp_path)
-    exec(compile(python, "README.md", "exec"), {})
-    assert command.startswith(".venv/bin/variability probe ")
-    done = run(*command.split()[1:], cwd=tmp_path)
+def test_in_a_pipe_every_row_is_one_line_with_its_name_and_status_in_full(tmp_path):
+    """A log is not a terminal: the table is printed at full width whatever COLUMNS says; no
+    site name wraps onto a second line and no status is cut to 'collaps...'."""
+    (tmp_path / "longnets.py").write_text(
+        "from torch import nn\n"
+        "def net():\n"
+        "    model = nn.Sequential()\n"
+        "    model.add_module('encoder_block_with_a_rather_long_name', "
+        "nn.Sequential(nn.Linear(2, 4), nn.ReLU()))\n"
+        "    model.add_module('decoder_block_with_an_even_longer_name', "
+        "nn.Sequential(nn.Linear(4, 1), nn.Tanh()))\n"
+        "    return model\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        model = __import__("longnets").net()
+    finally:
+        sys.path.remove(str(tmp_path))
+    with torch.no_grad():
+        model.decoder_block_with_an_even_longer_name[0].weight.zero_()  # the tanh collapses
+    torch.save(model.state_dict(), tmp_path / "weights.pt")
+    env = {"PATH": f"{BIN}:/usr/bin:/bin", **ENV, "COLUMNS": "60"}
+    done = subprocess.run(
+        [str(SCRIPT), "probe", "weights.pt", "--arch", "longnets:net", "--samples", "300"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
-    assert "verdict: output V" in done.stdout
-    document = json.loads((tmp_path / "probe.json").read_text())
-    assert len(document["sites"]) == 24
-    # what the README says of this network: dead units pile up from layer 16 on
-    (dead,) = [h for h in document["diagnosis"] if h["rule"] == "dead"]
-    assert dead["site"] == "act16"
-    assert (tmp_path / "probe-report" / "index.html").exists()
+    rows = [line for line in done.stdout.splitlines() if line.startswith(("encoder_", "decoder_"))]
+    assert [row.split()[0] for row in rows] == [
+        "encoder_block_with_a_rather_long_name.1",
+        "decoder_block_with_an_even_longer_name.1",
+    ]
+    assert rows[1].rstrip().endswith("collapsed") and "…" not in done.stdout

@@ -13,7 +13,7 @@ from variability.experiments.comparison.cells import run_cell
 
 def test_a_resumed_cell_counts_the_seconds_of_its_first_segment(tmp_path):
     settings = CompareSettings(
-        depths=(2,), families=("fc",), seeds=1, steps=20, every=5, tolerance=0.25
+        params=800, depths=(2,), families=("fc",), seeds=1, steps=20, every=5, tolerance=0.25
     )
     task = settings.load_task()
     (cell,) = plan_cells(settings, task.d_in, task.d_out)

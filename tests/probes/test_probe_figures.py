@@ -11,6 +11,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -70,7 +71,9 @@ def test_thresholds_are_echoed_and_change_the_verdict(make_hand_model, hand_inpu
     assert results["1"].status == "collapsing"  # V_SITE = 0.707 in (0.6, 0.8]
     assert results.network_collapsed is True
     data = results.to_dict()
-    assert data["thresholds"] == {"tau": 0.1, "collapsed": 0.6, "collapsing": 0.8, "constant": 1e-3}
+    assert data["thresholds"] == {
+        "tau": 0.1, "collapsed": 0.6, "collapsing": 0.8, "constant": 1e-3, "dead": 0.5
+    }  # fmt: skip
 
 
 def test_a_constant_network_is_collapsed_with_v_exactly_zero(make_hand_model):
@@ -98,8 +101,9 @@ def test_json_dict_and_pandas(make_hand_model, hand_inputs, tmp_path):
     assert data["sites"][0]["unit_activation_ratio"] == [0.5, 0.25, 1.0, 0.0]
     assert data["output"]["activation_ratio"] is None  # no activation at the output
     frame = results.to_pandas()
-    assert list(frame["name"]) == ["1", "output"]
-    assert frame.loc[0, "unit_activation_ratio_median"] == pytest.approx(0.375)
+    assert list(frame.index) == ["1", "output"]  # indexed by site name
+    assert frame.loc["1", "unit_activation_ratio_median"] == pytest.approx(0.375)
+    assert frame["units"].dtype == "Int64" and frame.loc["output", "dead_units"] is pd.NA
     text = repr(results)
     assert "output" in text and "not collapsed" in text and "tau = 0.1" in text
 

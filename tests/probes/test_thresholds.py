@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from variability import Probe, ProbeError, Thresholds, pieces_per_line, probe_model
+from variability.probes import DEAD_LEVEL
 from variability.probes.statistics import SiteStatistics
 
 
@@ -30,6 +31,7 @@ def test_probe_takes_thresholds_and_echoes_them():
         "collapsed": 0.3,
         "collapsing": 0.6,
         "constant": 0.01,
+        "dead": DEAD_LEVEL,
     }
     assert Probe(model).thresholds == Thresholds()
 

@@ -88,7 +88,13 @@ def test_first_collapsing_site_skips_sites_without_data():
 def test_statuses_are_an_enum_whose_json_is_the_plain_word():
     assert Thresholds().status(0.5) is Status.HEALTHY
     assert Thresholds().status(math.nan) is Status.NO_DATA
-    assert [str(s) for s in Status] == ["healthy", "collapsing", "collapsed", "no data"]
+    assert [str(s) for s in Status] == [
+        "healthy",
+        "collapsing",
+        "collapsed",
+        "dead units",
+        "no data",
+    ]
     assert Status("no data") is Status.NO_DATA and Status.COLLAPSED == "collapsed"
     assert f"{Status.COLLAPSING:>12}" == "  collapsing"
     assert [s for s in Status if s.at_or_below_collapsing] == [

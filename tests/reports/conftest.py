@@ -24,16 +24,39 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--allow-file-access-from-files",  # the check reads the pixels of the report's own PNGs
 ]
 CHECK_SCRIPT = """<script>
 window.addEventListener("load", () => {
-  const broken = [...document.images]
+  const images = [...document.images];
+  const broken = images
     .filter((img) => !(img.complete && img.naturalWidth > 0))
     .map((img) => img.getAttribute("src").slice(0, 80));
+  // A figure is blank when (almost) every pixel is the page's white: drawn on a canvas at its
+  // own size, the share of pixels darker than near-white must pass BLANK_SHARE.
+  const blank = images
+    .filter((img) => img.complete && img.naturalWidth > 0)
+    .filter((img) => {
+      const canvas = document.createElement("canvas");
+      canvas.width = img.naturalWidth;
+      canvas.height = img.naturalHeight;
+      const context = canvas.getContext("2d");
+      context.drawImage(img, 0, 0);
+      const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+      let inked = 0;
+      for (let i = 0; i < pixels.length; i += 4) {
+        if (pixels[i] + pixels[i + 1] + pixels[i + 2] < 3 * 235) inked += 1;
+      }
+      return inked / (pixels.length / 4) < BLANK_SHARE;
+    })
+    .map((img) => img.getAttribute("src").slice(0, 80));
   document.body.setAttribute("data-broken", JSON.stringify(broken));
-  document.body.setAttribute("data-images", String(document.images.length));
+  document.body.setAttribute("data-blank", JSON.stringify(blank));
+  document.body.setAttribute("data-images", String(images.length));
 });
 </script>"""
+BLANK_SHARE = 0.01
+"""A figure with less than 1% of its pixels darker than near-white counts as blank."""
 
 
 def find_chromium() -> str | None:
@@ -54,19 +77,24 @@ class Browser:
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
         return done.stdout
 
-    def images(self, index: Path) -> tuple[int, list[str]]:
-        """(number of images, sources of those that did not load) on the page."""
+    def images(self, index: Path) -> tuple[int, list[str], list[str]]:
+        """(number of images, sources of those that did not load, sources of those that loaded
+        blank) on the page, as Chromium renders it."""
         page = index.read_text(encoding="utf-8")
         check = index.with_name("_browser_check.html")
-        check.write_text(page.replace("</body>", CHECK_SCRIPT + "</body>"), encoding="utf-8")
+        script = CHECK_SCRIPT.replace("BLANK_SHARE", str(BLANK_SHARE))
+        check.write_text(page.replace("</body>", script + "</body>"), encoding="utf-8")
         try:
             dom = self._run("--virtual-time-budget=10000", "--dump-dom", check.as_uri())
         finally:
             check.unlink()
-        count = re.search(r'data-images="(\d+)"', dom)
-        broken = re.search(r'data-broken="([^"]*)"', dom)
-        assert count and broken, "the page never finished loading in Chromium"
-        return int(count.group(1)), json.loads(broken.group(1).replace("&quot;", '"'))
+        found = {
+            name: re.search(rf'data-{name}="([^"]*)"', dom)
+            for name in ("images", "broken", "blank")
+        }
+        assert all(found.values()), "the page never finished loading in Chromium"
+        count, broken, blank = (m.group(1).replace("&quot;", '"') for m in found.values())
+        return int(count), json.loads(broken), json.loads(blank)
 
     def screenshot(self, index: Path, out: Path) -> np.ndarray:
         self._run(f"--screenshot={out}", "--window-size=1280,1600", index.as_uri())
@@ -75,10 +103,12 @@ class Browser:
         return matplotlib.image.imread(out)
 
     def check_report(self, index: Path, min_images: int) -> None:
-        """Every image on the page loads, there are at least ``min_images``, and it is not blank."""
-        count, broken = self.images(index)
+        """Every image on the page loads and none is blank, there are at least ``min_images``
+        (as many as the page's <img> tags), and the page itself is not blank."""
+        count, broken, blank = self.images(index)
         assert broken == [], f"images that did not load: {broken}"
-        assert count >= min_images
+        assert blank == [], f"figures that are blank: {blank}"
+        assert count >= min_images and count == index.read_text().count("<img ")
         assert_not_blank(self.screenshot(index, index.parent.parent / f"{index.parent.name}.png"))
 
 

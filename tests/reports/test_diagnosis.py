@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 
 from variability.probes import ProbeResults, SiteResult, Thresholds
-from variability.reports.diagnosis import DEAD_LEVEL, SHIFT_LEVEL, diagnose
+from variability.reports.diagnosis import DEAD_LEVEL, SHIFT_LEVEL, ModelFacts, diagnose, facts_of
 
 LEVELS = Thresholds()
+OURS = ModelFacts(family="fc")  # a model this toolkit built
+THEIRS = ModelFacts(normalised=False)  # anyone else's, without normalisation layers
 
 
 def site(
@@ -19,6 +21,7 @@ def site(
     shift: float | None = 0.1,
     nonfinite: int = 0,
     depth: int = 0,
+    rms: float = 1.0,
 ) -> SiteResult:
     return SiteResult(
         name=name,
@@ -32,7 +35,7 @@ def site(
         constant_units=0,
         constant_fraction=0.0,
         nonfinite=nonfinite,
-        rms=1.0,
+        rms=rms,
         activation_ratio=0.5,
         dead_units=None,
         dead_fraction=dead,
@@ -57,7 +60,8 @@ def test_healthy_network_gets_no_hint():
 
 def test_collapsed_network_names_where_the_collapse_starts():
     (hint,) = diagnose(
-        results(site("a"), site("b", 0.01), site("c", 0.0005), site("d", 0.0), output_v=0.0)
+        results(site("a"), site("b", 0.01), site("c", 0.0005), site("d", 0.0), output_v=0.0),
+        OURS,
     )
     assert hint.rule == "collapsed" and hint.site == "c" and hint.figure == "variability"
     assert hint.value == 0.0005 and hint.threshold == LEVELS.collapsed
@@ -87,7 +91,7 @@ def test_collapsing_output_without_a_collapsing_site():
 
 @pytest.mark.parametrize(("dead", "fires"), [(DEAD_LEVEL, True), (0.9, True), (0.49, False)])
 def test_dead_units(dead, fires):
-    hints = diagnose(results(site("a", dead=0.2), site("b", dead=dead), site("c", dead=dead)))
+    hints = diagnose(results(site("a", dead=0.2), site("b", dead=dead), site("c", dead=dead)), OURS)
     assert rules(hints) == (["dead"] if fires else [])
     if fires:
         (hint,) = hints
@@ -97,7 +101,7 @@ def test_dead_units(dead, fires):
 
 
 def test_dead_sigmoid_units_are_called_saturated():
-    (hint,) = diagnose(results(site("s", kind="sigmoid", dead=0.6)))
+    (hint,) = diagnose(results(site("s", kind="sigmoid", dead=0.6)), OURS)
     assert "saturated" in hint.finding and "LCW" in hint.advice
 
 
@@ -151,3 +155,57 @@ def test_hints_come_most_serious_first_and_serialise():
         "advice",
         "text",
     }
+
+
+def test_a_users_model_gets_advice_for_it_tied_to_its_figures():
+    """Not this toolkit's families: no word of depth at a budget or Han layers; the advice names
+    initialisation, normalisation, the activation, residual connections, with the figures."""
+    shrinking = results(
+        site("a", rms=2.0), site("b", 0.01, rms=0.05), site("c", 0.0005, rms=1e-4), output_v=0.0
+    )
+    (hint,) = diagnose(shrinking, THEIRS)
+    for toolkit_words in ("Han", "budget", "fewer layers"):
+        assert toolkit_words not in hint.advice
+    assert "RMS 2 at a and 0.0001 at c" in hint.advice  # the measured scale behind the advice
+    assert "initialisation scale" in hint.advice and "normalisation" in hint.advice
+    assert "residual" in hint.advice
+    steady = results(site("a", rms=1.0), site("b", 0.0005, rms=0.9), output_v=0.0)
+    (hint,) = diagnose(steady, ModelFacts(normalised=True))
+    assert "scale holds (RMS 1 at a and 0.9 at b)" in hint.advice
+    assert "initialisation scale" not in hint.advice and "normalisation layers" not in hint.advice
+    (dead,) = diagnose(results(site("r", dead=0.8, shift=0.93)), ModelFacts(lr=0.1))
+    assert "activation shift 0.93" in dead.advice and "LeakyReLU" in dead.advice
+    assert "smaller learning rate than this run's 0.1" in dead.advice
+    assert "wider layer" not in dead.advice and "Han" not in dead.advice
+    (shift,) = diagnose(results(site("s", kind="sigmoid", shift=0.7)), THEIRS)
+    assert "Normalisation before the activation" in shift.advice and "has none" in shift.advice
+
+
+def test_the_model_tells_the_diagnosis_what_it_is():
+    from torch import nn
+
+    from variability import build_model
+
+    assert facts_of(build_model("han", 2, 1, 3, width=4, seed=0)) == ModelFacts("han", False)
+    theirs = nn.Sequential(nn.Linear(2, 4), nn.LayerNorm(4), nn.ReLU())
+    assert facts_of(theirs, lr=0.01) == ModelFacts(None, True, 0.01)
+    assert not facts_of(theirs).ours and facts_of(build_model("fc", 2, 1, 2, width=3)).ours
+
+
+def test_the_status_column_and_the_diagnosis_agree_on_dead_units():
+    """The README's deep narrow ReLU net: the sites the diagnosis calls dead carry a status that
+    says so, from the same level, and no other site does."""
+    import torch
+
+    from variability import build_model, probe_model
+
+    model = build_model("fc", d_in=2, d_out=1, depth=24, width=8, seed=0)
+    results = probe_model(model, torch.rand(4096, 2) * 2 - 1)
+    (dead,) = [h for h in diagnose(results) if h.rule == "dead"]
+    flagged = [s.name for s in results.sites if s.dead_fraction >= results.thresholds.dead]
+    assert [s.name for s in results.sites if s.status == "dead units"] == flagged
+    assert dead.site == flagged[0] and dead.threshold == results.thresholds.dead
+    assert f"{len(flagged)} sites are at least 50% dead" in dead.finding
+    assert Thresholds().status(0.5, 0.5) == "dead units"
+    assert Thresholds().status(0.5, 0.49) == "healthy"
+    assert Thresholds().status(0.01, 0.9) == "collapsing"  # the graver status wins

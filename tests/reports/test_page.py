@@ -77,5 +77,17 @@ def test_page_in_a_real_browser(tmp_path, browser, self_contained):
 def test_the_browser_check_sees_a_broken_image(tmp_path, browser):
     index = small_page().write(tmp_path / "report")
     (tmp_path / "report" / "square.png").write_bytes(b"not a png")
-    count, broken = browser.images(index)
+    count, broken, _ = browser.images(index)
     assert count == 1 and broken == ["square.png"]
+
+
+@pytest.mark.parametrize("self_contained", [False, True])
+def test_the_browser_check_sees_a_blank_figure(tmp_path, browser, self_contained):
+    page = small_page()
+    figure, axis = plt.subplots(figsize=(4, 3))
+    axis.axis("off")  # nothing drawn: a white figure
+    page.sections[0].figure(figure, "white", "A figure with nothing on it.")
+    index = page.write(tmp_path / "report", self_contained=self_contained)
+    count, broken, blank = browser.images(index)
+    assert count == 2 and broken == [] and len(blank) == 1
+    assert blank[0].startswith("white.png" if not self_contained else "data:image/png")

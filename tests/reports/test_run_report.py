@@ -141,3 +141,42 @@ def test_run_report_in_a_real_browser(run, tmp_path, browser):
     folder = tmp_path / "report"
     assert invoke("report", run, "--out", folder, "--quiet").exit_code == 0
     browser.check_report(folder / "index.html", min_images=len(FIGURES))
+
+
+def test_a_run_without_validation_gets_no_empty_panel_and_no_word_of_one(run):
+    """A Monitor in a user's loop evaluates nothing: the curves are the loss alone."""
+    info = json.loads((run / "run.json").read_text()) | {"kind": "monitor"}
+    records = read_metrics(run)
+    records = records[records["type"] != "eval"]
+    figure = training_curves(records[records["type"] == "step"], pd.DataFrame())
+    assert len(figure.axes) == 1 and figure.axes[0].get_title() == "Loss"
+    html = build_run_page(info, records, None).render(self_contained=False)
+    caption = html.split('src="curves.png"', 1)[1].split("</figcaption>", 1)[0]
+    assert "validation" not in caption.lower()
+
+
+def test_scores_are_shown_beside_the_baseline(run):
+    """The chosen checkpoint's table and the validation panel show the majority class."""
+    info = json.loads((run / "run.json").read_text())
+    baseline = info["task"]["baseline"]
+    assert baseline["test"] == pytest.approx(load_task("checkerboard", 0).baseline("test"))
+    result = json.loads((run / "result.json").read_text())
+    html = build_run_page(info, read_metrics(run), result).render(self_contained=False)
+    assert "<th>accuracy of the majority class</th>" in html
+    assert f"<td>{baseline['test']:.4g}</td>" in html
+    records = read_metrics(run)
+    evals = records[(records["type"] == "eval") & (records["split"] == "val")]
+    figure = training_curves(records[records["type"] == "step"], evals, "accuracy", 20, 0.61,
+                             "majority class")  # fmt: skip
+    right = figure.axes[1]
+    assert [line.get_label() for line in right.get_lines()][:2] == [
+        "validation", "majority class (0.610)"
+    ]  # fmt: skip
+
+
+def test_versions_are_listed_once(run, tmp_path):
+    folder = tmp_path / "report"
+    assert invoke("report", run, "--out", folder, "--quiet").exit_code == 0
+    html = (folder / "index.html").read_text()
+    made = html.split("How this report was made", 1)[1]
+    assert made.count("<td>torch</td>") == 1 and "run.torch" not in made

@@ -192,15 +192,43 @@ def test_collapse_is_an_event_recorded_and_shown_once(tmp_path, data, collapsing
     assert monitor_warnings[0].filename == __file__  # points at the user's code
 
 
-def test_default_event_line_goes_to_stderr_once(tmp_path, data, capsys, collapsing_model):
+def test_each_warning_is_shown_once_by_default(tmp_path, data, capsys, collapsing_model):
+    """As a MonitorWarning, which Python prints; not also as a line of the Monitor's own."""
     x, _ = data
     model = collapsing_model()
-    with pytest.warns(MonitorWarning), Monitor(model, tmp_path / "run", every=1) as monitor:
+    with pytest.warns(MonitorWarning) as caught, Monitor(model, tmp_path / "run", every=1) as m:
+        for step in range(3):
+            with m.step(step):
+                model(x)
+    assert [str(w.message) for w in caught].count(
+        next(e.message for e in m.events if "output collapsed" in e.message)
+    ) == 1
+    assert "the network's output collapsed" not in capsys.readouterr().err
+
+
+def test_without_warnings_each_event_is_one_line_on_stderr(
+    tmp_path, data, capsys, collapsing_model
+):
+    x, _ = data
+    model = collapsing_model()
+    with Monitor(model, tmp_path / "run", every=1, warn=False) as monitor:
         for step in range(3):
             with monitor.step(step):
                 model(x)
     err = capsys.readouterr().err
     assert err.count("the network's output collapsed") == 1
+    assert err.count("variability: step 0:") == len(monitor.events)
+
+
+def test_a_monitor_run_leaves_no_empty_checkpoints_folder(tmp_path, data, small_mlp):
+    """Only the trainer writes checkpoints; the folder comes with the first one."""
+    x, _ = data
+    model = small_mlp()
+    with Monitor(model, tmp_path / "run", every=1, warn=False, quiet=True) as monitor:
+        for step in range(3):
+            with monitor.step(step):
+                model(x)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["metrics.jsonl", "run.json"]
 
 
 def test_dead_units_and_nonfinite_values_are_events(tmp_path, data, small_mlp):

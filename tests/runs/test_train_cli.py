@@ -39,6 +39,7 @@ def test_train_writes_a_run_and_prints_the_metrics(tmp_path):
     stored = json.loads((out / "result.json").read_text())
     assert f"accuracy: train {stored['train']:.4f}  val {stored['val']:.4f}" in result.stdout
     assert f"test {stored['test']:.4f}" in result.stdout
+    assert "(baseline, the majority class: test 0.6017)" in result.stdout
     assert "chosen on validation" in result.stdout
     run = json.loads((out / "run.json").read_text())
     assert run["kind"] == "train" and run["model"]["spec"]["family"] == "fc"

@@ -157,3 +157,14 @@ def test_duplicated_target_accuracy_thresholds_the_mean_of_the_two_outputs():
 def test_bad_options_are_refused(options):
     with pytest.raises(TaskError):
         load_checkerboard(**options)
+
+
+def test_the_baseline_is_the_majority_class_of_the_training_split():
+    """What a model collapsed to a constant scores: the checkerboard's majority class (0, 60.2%
+    of the test split), as the papers' 'accuracy' of a collapsed net."""
+    task = load_task("checkerboard", 0)
+    zeros = float((task.y_test == 0).double().mean())
+    assert task.baseline("test") == pytest.approx(zeros) and round(zeros, 3) == 0.602
+    constant = torch.full((len(task.y_test), 1), float(task.y_train.mean()))
+    assert task.score(constant, task.y_test) == task.baseline("test")
+    assert set(task.summary()["baseline"]) == {"val", "test"}

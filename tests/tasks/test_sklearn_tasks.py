@@ -175,3 +175,13 @@ def test_evaluate_restores_mode_and_summary_is_json():
     assert '"digits"' in text and '"cross_entropy"' in text
     moved = task.to("cpu")
     assert torch.equal(moved.x_train, task.x_train)
+
+
+def test_baselines_of_a_classification_and_a_regression():
+    digits = load_task("digits", 0)
+    majority = int(torch.bincount(digits.y_train).argmax())
+    assert digits.baseline("test") == pytest.approx(
+        float((digits.y_test == majority).double().mean())
+    )
+    diabetes = load_task("diabetes", 0)  # the training mean on unseen rows: R^2 just below 0
+    assert -0.05 < diabetes.baseline("test") <= 0.0

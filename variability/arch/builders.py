@@ -4,9 +4,10 @@ Module names are readable and in depth order, so a probe site's name says its de
 
 - FC:  ``linear1, act1, linear2, act2, ..., linearL, actL, out``
 - LCW: ``linear1, act1, lcw2, act2, ..., lcwL, actL, out`` (``lcwK`` an LCWLinear)
-- Han: ``linear1, act1, han2, ..., hanL, out`` (``act1`` is Abs; each ``hanK`` applies its own abs);
-  in other layouts (layouts.py) every dense hidden layer K is ``linearK, actK``, as in FC:
-  ``linear1, act1, linear2, act2, han3, ..., han19, linear20, act20, out`` for "published".
+- Han: ``linear1, han1, han2, ..., hanL, out`` (``han1`` is the first layer's Abs; each later
+  ``hanK`` a HanLayer, which applies its own abs); in other layouts (layouts.py) a dense hidden
+  layer K is ``linearK, hanK`` (``hanK`` its Abs): ``linear1, han1, linear2, han2, han3, ...,
+  han19, linear20, han20, out`` for "published". Every hidden layer's site is ``hanK``.
 
 Layer number K is the hidden layer's index, 1..L.
 """
@@ -69,9 +70,10 @@ class Network(nn.Sequential):
 
     def hidden_sites(self) -> list[str]:
         """Names of the modules whose outputs are the hidden layers, in depth order."""
-        dense = set(self.dense_layers)
         depth = int(self.spec["depth"])
-        return [f"act{k}" if k in dense else f"han{k}" for k in range(1, depth + 1)]
+        if self.family == "han":
+            return [f"han{k}" for k in range(1, depth + 1)]
+        return [f"act{k}" for k in range(1, depth + 1)]
 
 
 def build_model(
@@ -145,18 +147,21 @@ def build_model(
     layers: OrderedDict[str, nn.Module] = OrderedDict()
 
     def linear(fan_in: int, fan_out: int, layer_gain: float) -> nn.Linear:
-        # Built on the meta device and materialised here, so nothing touches the global RNG.
-        layer = nn.Linear(fan_in, fan_out, device="meta").to_empty(device="cpu")
+        # nn.Linear's own initialisation draws from the global RNG: its state is put back, so
+        # building a model changes nothing outside it. (Not the meta device: its first use
+        # imports a second of torch, longer than a small model's whole probe.)
+        with torch.random.fork_rng(devices=[]):
+            layer = nn.Linear(fan_in, fan_out)
         init_linear_(layer, init, layer_gain, generator)
         return layer
 
     # The first layer sees the data, not a nonlinearity's output: gain 1 (He et al.'s own rule).
     layers["linear1"] = linear(d_in, width, 1.0)
-    layers["act1"] = make_activation(activation)
+    layers["han1" if family == "han" else "act1"] = make_activation(activation)
     for k in range(2, depth + 1):
         if family == "fc" or (family == "han" and k in dense):
             layers[f"linear{k}"] = linear(width, width, gain)
-            layers[f"act{k}"] = make_activation(activation)
+            layers[f"han{k}" if family == "han" else f"act{k}"] = make_activation(activation)
         elif family == "lcw":
             lcw = LCWLinear(width, width, gain=gain, generator=generator)
             if init in ("orthogonal", "torch-orthogonal"):

@@ -1,8 +1,8 @@
 """``variability compare``: FC, LCW and Han at one parameter budget over depths and seeds.
 
-Run with no arguments it is the project's quick default comparison on the checkerboard (a minute
-and a half to two and a half on 2 busy CPU cores); docs/compare.md describes every option, the
-folder it writes and the report.
+Run with no arguments it is the project's quick default comparison on the checkerboard;
+docs/compare.md describes every option, the folder it writes, the report, and how long the quick
+comparison takes on which machine.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from rich import box
 from rich.table import Table
 
 from variability.arch import DEFAULT_TOLERANCE
+from variability.cli.choices import FAMILY_LIST, OPTIMIZER_CHOICES, TASK_HELP, one_of
 from variability.cli.console import progress_bar, reports_user_errors, stderr, stdout
 from variability.cli.executor_options import (
     ExecutorOption,
@@ -40,8 +41,7 @@ from variability.experiments.comparison.report_data import metric_name, write_re
 from variability.experiments.jobs import Executor, JobsFailed
 from variability.reports.comparison_report import cells_frame, story, summary_table
 from variability.reports.style import family_label
-from variability.runs.protocol import Protocol, protocol_named
-from variability.tasks import task_names
+from variability.runs.protocol import PROTOCOLS, Protocol, protocol_named
 
 __all__ = ["compare"]
 
@@ -52,7 +52,6 @@ SHORT_HEADERS = {
     "C2C at init": "C2C init",
     "C2C after training": "C2C after",
 }
-DEFAULT = QUICK
 
 
 def parse_list(option: str, text: str, kind: type = str) -> tuple[Any, ...]:
@@ -72,11 +71,12 @@ def _show(values: tuple[Any, ...]) -> str:
 
 
 DEFAULT_TRAINING: dict[str, Any] = {
-    "steps": DEFAULT.steps,
-    "lr": DEFAULT.lr,
-    "optimizer": DEFAULT.optimizer,
-    "batch_size": DEFAULT.batch_size,
+    "steps": QUICK.steps,
+    "lr": QUICK.lr,
+    "optimizer": QUICK.optimizer,
+    "batch_size": QUICK.batch_size,
 }
+"""The training a comparison gets when neither its protocol nor an option says otherwise."""
 
 
 def protocol_training(protocol: Protocol) -> dict[str, Any]:
@@ -84,92 +84,88 @@ def protocol_training(protocol: Protocol) -> dict[str, Any]:
     return {key: protocol.config[key] for key in DEFAULT_TRAINING if key in protocol.config}
 
 
-def budget_options(
-    params: int | None, depths: str | None, tolerance: float | None
-) -> tuple[int, tuple[int, ...], float]:
-    """Budget, depths and tolerance from the options given (None: not given).
-
-    Naming neither a budget nor depths asks for the quick comparison, tolerance included; a
-    comparison that names either keeps DEFINITIONS.md's 5% rule unless ``--tolerance`` says
-    otherwise.
-    """
-    quick = params is None and depths is None
-    if tolerance is None:
-        tolerance = QUICK.tolerance if quick else DEFAULT_TOLERANCE
-    return (
-        QUICK.params if params is None else params,
-        QUICK.depths if depths is None else parse_list("depths", depths, int),
-        tolerance,
-    )
-
-
 @reports_user_errors
 def compare(
-    task: Annotated[str, typer.Option(help="Problem: " + ", ".join(task_names()) + ".")] = (
-        DEFAULT.task
-    ),
+    task: Annotated[str, typer.Option(help=TASK_HELP, metavar="NAME")] = QUICK.task,
     params: Annotated[
-        int | None,
+        int,
         typer.Option(
-            help="Parameter budget: each model takes the width whose count is nearest to it.",
-            show_default=str(DEFAULT.params),
+            help="Parameter budget: each model takes the width whose count is nearest to it."
         ),
-    ] = None,
+    ] = QUICK.params,
     depths: Annotated[
-        str | None,
-        typer.Option(
-            help="Hidden-layer counts, separated by commas.",
-            show_default=_show(DEFAULT.depths),
-        ),
-    ] = None,
+        str, typer.Option(help="Hidden-layer counts, separated by commas.", metavar="N,N,...")
+    ] = _show(QUICK.depths),
     families: Annotated[
-        str, typer.Option(help="Families, separated by commas: fc, lcw, han.")
-    ] = _show(DEFAULT.families),
+        str,
+        typer.Option(
+            help="Families to compare, separated by commas.",
+            metavar=FAMILY_LIST,
+        ),
+    ] = _show(QUICK.families),
     seeds: Annotated[int, typer.Option(help="Models per family and depth (seeds 0..N-1).")] = (
-        DEFAULT.seeds
+        QUICK.seeds
     ),
     protocol: Annotated[
         str,
         typer.Option(
             help="Training protocol: default, or paper (Yu & Zhang's: SGD momentum 0.9, batches "
             "of 100 drawn per step, 40,000 steps, rate 0.05 x0.2 after 50/70/90%, two output "
-            "columns on the checkerboard). Options given explicitly win."
+            "columns on the checkerboard). Options given explicitly win.",
+            metavar=one_of(list(PROTOCOLS)),
         ),
     ] = "default",
     han_layout: Annotated[
         str,
         typer.Option(
             help="Dense hidden layers of the Han networks: default (the first only) or "
-            "published (1, 2 and the last, as Yu & Zhang's HanNet)."
+            "published (1, 2 and the last, as Yu & Zhang's HanNet).",
+            metavar="<default|published>",
         ),
     ] = "default",
     steps: Annotated[
         int | None,
-        typer.Option(help="Training steps per model.", show_default=f"{DEFAULT.steps}"),
+        typer.Option(
+            help=f"Training steps per model (default {QUICK.steps}; paper: 40,000).",
+            show_default=False,
+        ),
     ] = None,
     lr: Annotated[
-        float | None, typer.Option(help="Learning rate.", show_default=f"{DEFAULT.lr:g}")
+        float | None,
+        typer.Option(
+            help=f"Learning rate (default {QUICK.lr:g}; paper: 0.05).", show_default=False
+        ),
     ] = None,
     optimizer: Annotated[
         str | None,
-        typer.Option(help="adam or sgd (momentum 0.9).", show_default=DEFAULT.optimizer),
+        typer.Option(
+            help=f"The optimizer (sgd: SGD with momentum 0.9; default {QUICK.optimizer}; paper: "
+            "sgd).",
+            metavar=OPTIMIZER_CHOICES,
+            show_default=False,
+        ),
     ] = None,
     batch_size: Annotated[
         int | None,
-        typer.Option(help="Rows per training batch.", show_default=f"{DEFAULT.batch_size}"),
-    ] = None,
-    tolerance: Annotated[
-        float | None,
         typer.Option(
-            help="How far from the budget a model's count may be before the budget is refused: "
-            f"5% (equal parameter counts), or {QUICK.tolerance:.0%} in the quick comparison "
-            "(neither --params nor --depths given).",
-            show_default=f"{DEFAULT_TOLERANCE:g}, or {QUICK.tolerance:g} in the quick comparison",
+            help=f"Rows per training batch (default {QUICK.batch_size}; paper: 100).",
+            show_default=False,
         ),
     ] = None,
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            help="How far from the budget a model's parameter count may fall, above or below, "
+            f"before the budget is refused: {DEFAULT_TOLERANCE:.0%} keeps the families' counts "
+            "equal, for every comparison."
+        ),
+    ] = DEFAULT_TOLERANCE,
     every: Annotated[
         int | None,
-        typer.Option(help="Record the probe's figures every N steps (default: --steps / 10)."),
+        typer.Option(
+            help="Record the probe's figures every N steps (default: a tenth of --steps).",
+            show_default=False,
+        ),
     ] = None,
     task_seed: Annotated[int, typer.Option(help="Seed of the task's train/val/test split.")] = 0,
     device: Annotated[str, typer.Option(help="auto (CUDA if there is a GPU), cpu, cuda:N.")] = (
@@ -179,7 +175,8 @@ def compare(
         int | None,
         typer.Option(
             help="Models trained at once, each in its own process (default: one per CPU core, "
-            "up to 8; one on a GPU)."
+            "up to 8; one on a GPU).",
+            show_default=False,
         ),
     ] = None,
     executor: ExecutorOption = "local",
@@ -196,7 +193,7 @@ def compare(
         bool, typer.Option("--self-contained", help="One index.html with the images embedded.")
     ] = False,
     quiet: Annotated[
-        bool, typer.Option("--quiet", help="No progress bar and no messages on stderr.")
+        bool, typer.Option("--quiet", help="No progress and no messages on stderr.")
     ] = False,
 ) -> None:
     """Compare FC, LCW and Han networks at one parameter budget over depths and seeds.
@@ -204,16 +201,16 @@ def compare(
     Every model is built at the budget, probed at initialisation (variability, activation ratio,
     collapse to constants), trained, chosen on the validation split and scored on the test
     split. Results go to OUT/results.jsonl as each model finishes (a rerun with the same
-    options resumes), and the report to OUT/report/index.html.
+    options resumes), and the report to OUT/report/index.html. With no options: the quick
+    comparison (docs/compare.md).
     """
-    params, depth_list, tolerance = budget_options(params, depths, tolerance)
     training = {**DEFAULT_TRAINING, **protocol_training(protocol_named(protocol))}
     given = {"steps": steps, "lr": lr, "optimizer": optimizer, "batch_size": batch_size}
     training.update({key: value for key, value in given.items() if value is not None})
     settings = CompareSettings(
         task=task,
         params=params,
-        depths=depth_list,
+        depths=parse_list("depths", depths, int),
         families=parse_list("families", families),
         seeds=seeds,
         tolerance=tolerance,
@@ -233,7 +230,7 @@ def compare(
 
     with (
         chosen_executor(executor, ray_address, fail_fast, quiet) as engine,
-        progress_bar(len(cells), "models", quiet=quiet, unit="models") as advance,
+        progress_bar(len(cells), "models", quiet=quiet, log_every=0) as advance,
     ):
         running: dict[str, int] = {}
 
@@ -245,7 +242,10 @@ def compare(
         def on_cell(cell: Cell, record: dict[str, Any], skipped: bool) -> None:
             finished["count"] += 1
             running.pop(cell.name, None)
-            advance(1, **_status(running, settings.steps))
+            done = (
+                "finished earlier" if skipped else f"{_score(record)} in {record['seconds']:.0f} s"
+            )
+            advance(1, **{cell.name: done}, **_status(running, settings.steps))
 
         def on_step(cell: Cell, step: int) -> None:
             running[cell.name] = step
@@ -304,12 +304,18 @@ def _announce(
     )
     if settings.tolerance != DEFAULT_TOLERANCE:
         line += (
-            f"; models may be up to {settings.tolerance:.0%} away from the budget "
-            "(every exact count is in the report)"
+            f"; parameter counts may fall up to {settings.tolerance:.0%} from the budget "
+            "(every exact count is in the table)"
         )
     if before:
         line += f"; {before} already finished in {out}, resuming"
     stderr().print(line, highlight=False)
+
+
+def _score(record: dict[str, Any]) -> str:
+    """A finished model's test score: ``test accuracy 0.861``."""
+    test = record.get("test")
+    return f"test {record.get('metric', 'metric')} " + ("-" if test is None else f"{test:.3f}")
 
 
 def _status(running: dict[str, int], steps: int) -> dict[str, str]:
@@ -320,10 +326,11 @@ def _status(running: dict[str, int], steps: int) -> dict[str, str]:
 
 
 def print_summary(comparison: Comparison, index: Path) -> None:
-    """The summary table and the results in sentences, on stdout."""
+    """The summary table with its legend, and the results in sentences, on stdout."""
     console = stdout()
     frame = cells_frame(comparison.records)
     metric = metric_name(comparison.records)
+    baseline = comparison.baseline
     table = Table(
         title=f"test: {metric} of the model chosen on validation, mean ± sd over seeds",
         title_justify="left",
@@ -331,7 +338,7 @@ def print_summary(comparison: Comparison, index: Path) -> None:
         pad_edge=False,
         collapse_padding=True,
     )
-    summary = summary_table(frame, metric).rename(
+    summary = summary_table(frame, metric, baseline).rename(
         columns={**SHORT_HEADERS, f"test {metric}": "test"}
     )
     for column in summary.columns:
@@ -339,6 +346,18 @@ def print_summary(comparison: Comparison, index: Path) -> None:
     for row in summary.itertuples(index=False):
         table.add_row(*(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row))
     console.print(table)
-    for line in story(frame, metric):
+    console.print(legend(metric), style="dim", highlight=False)
+    for line in story(frame, metric, baseline):
         console.print(line, highlight=False)
     console.print(f"report: {index}", highlight=False, soft_wrap=True)
+
+
+def legend(metric: str) -> str:
+    """What the summary table's short column names mean."""
+    constant = "the majority class" if metric == "accuracy" else "the training mean"
+    return (
+        "params: exact parameter count; V init: the output's variability at initialisation "
+        "(mean over seeds); C2C init / after: seeds whose output is collapsed to a constant at "
+        f"initialisation / after training; test: test {metric}; baseline: {constant}, the "
+        "score of a model collapsed to a constant."
+    )

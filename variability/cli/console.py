@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -30,15 +31,31 @@ EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_CONDITION = 3
 
+LOG_EVERY = 10.0
+"""Seconds between two progress lines in a log."""
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+LOG_WIDTH = 1000
+"""Columns of a console that is not a terminal: a line is as long as it needs to be."""
+
+
 def stdout() -> Console:
-    return Console(file=sys.stdout, soft_wrap=True)
+    return _full_width(Console(file=sys.stdout, soft_wrap=True))
 
 
 def stderr() -> Console:
-    return Console(file=sys.stderr, soft_wrap=True, highlight=False)
+    return _full_width(Console(file=sys.stderr, soft_wrap=True, highlight=False))
+
+
+def _full_width(console: Console) -> Console:
+    """In a pipe or a log there is no screen to fit: tables are printed at full width, their
+    rows on one line each, with no name or status wrapped or cut (a terminal keeps its own
+    width)."""
+    if not console.is_terminal:
+        console.width = LOG_WIDTH
+    return console
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
@@ -71,14 +88,26 @@ def _one_line(error: BaseException) -> str:
 
 @contextmanager
 def progress_bar(
-    total: int | None, description: str, *, quiet: bool = False, unit: str = ""
+    total: int | None,
+    description: str,
+    *,
+    quiet: bool = False,
+    unit: str = "",
+    log_every: float = LOG_EVERY,
 ) -> Iterator[Callable[..., None]]:
     """A rich progress bar on stderr; yields ``advance(n=1, **fields)``.
 
-    Silent with ``quiet`` and when stderr is not a terminal (CI logs get no redraws).
+    Where stderr is not a terminal (a log, CI), a bar would print nothing until the end, so
+    plain lines are printed instead: one at most every ``log_every`` seconds of work (0: one
+    for every advance, as ``compare`` does for every finished model). ``quiet`` prints nothing.
     """
     console = stderr()
-    disable = quiet or not console.is_terminal
+    if quiet:
+        yield _ignore
+        return
+    if not console.is_terminal:
+        yield _PlainLines(console, total, description, unit, log_every).advance
+        return
     columns = [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -88,11 +117,43 @@ def progress_bar(
         TimeRemainingColumn(),
         TextColumn("{task.fields[status]}"),
     ]
-    with Progress(*columns, console=console, disable=disable, transient=False) as bar:
+    with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task(description, total=total, status="")
 
         def advance(n: int = 1, **fields: Any) -> None:
-            status = "  ".join(f"{k} {v}" for k, v in fields.items())
-            bar.update(task, advance=n, status=status)
+            bar.update(task, advance=n, status=_status(fields))
 
         yield advance
+
+
+def _ignore(n: int = 1, **fields: Any) -> None:
+    """Progress nobody is shown."""
+
+
+def _status(fields: dict[str, Any]) -> str:
+    return "  ".join(f"{k} {v}" for k, v in fields.items())
+
+
+class _PlainLines:
+    """Progress as lines for a log: ``models 3/18 after 21 s  training fc-d8-s1 400/1000``."""
+
+    def __init__(
+        self, console: Console, total: int | None, description: str, unit: str, every: float
+    ) -> None:
+        self.console, self.total, self.every = console, total, every
+        self.label = description
+        self.unit = "" if unit == description else unit  # "models 3/18", not "models 3/18 models"
+        self.done = 0
+        self.started = self.printed = time.perf_counter()
+
+    def advance(self, n: int = 1, **fields: Any) -> None:
+        self.done += n
+        now = time.perf_counter()
+        if n <= 0 or now - self.printed < self.every:
+            return
+        self.printed = now
+        count = f"{self.done:,}" + (f"/{self.total:,}" if self.total else "")
+        unit = f" {self.unit}" if self.unit else ""
+        status = _status(fields)
+        line = f"{self.label} {count}{unit} after {now - self.started:.0f} s"
+        self.console.print(line + (f"  {status}" if status else ""), highlight=False, markup=False)

@@ -49,7 +49,7 @@ from variability.loading import (
 )
 from variability.loading.faults import BatchCounter
 from variability.probes import NoProbeSitesError, ProbeResults, Thresholds, probe_model
-from variability.reports.diagnosis import Hint, diagnose
+from variability.reports.diagnosis import Hint, diagnose, facts_of
 
 __all__ = ["DEFAULT_SAMPLES", "probe"]
 
@@ -338,9 +338,11 @@ def probe(
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
 ) -> None:
-    """Probe a saved model: per site (nonlinearity), the activation ratio, dead units, the
-    variability V, constant units and activation shift; then the verdict (the output's V, collapse
-    to constants, the first collapsed site) and a diagnosis in plain words.
+    """Probe a saved model: where signal dies, site by site, and why.
+
+    Per site (nonlinearity): its layer and tensor shape, the activation ratio, dead units, the
+    variability V, constant units and activation shift; then the verdict (the output's V,
+    collapse to constants, the first collapsed site) and a diagnosis in plain words.
 
     Exit codes: 0 fine; 2 bad input or usage, or a model that fails on the probe set (one line
     on stderr); 3 a --fail-on condition held.
@@ -389,7 +391,8 @@ def probe(
         results = _run_probe(
             loaded, probe_set, batch, torch_device, chosen_sites, thresholds, quiet
         )
-    run = ProbeRun(loaded, probe_set, torch_device, results, diagnose(results), notes)
+    facts = facts_of(loaded.module, lr=training_lr(loaded.path))
+    run = ProbeRun(loaded, probe_set, torch_device, results, diagnose(results, facts), notes)
     run.notes.extend(_notes_on_results(probe_set, results))
     written = _write_outputs(run, json_out, csv_out, report, self_contained)
     _print(run, written, quiet, stdout_taken=STDOUT in (json_out, csv_out))
@@ -406,6 +409,17 @@ class ProbeRun:
     results: ProbeResults
     hints: list[Hint]
     notes: list[str]
+
+
+def training_lr(model: Path) -> float | None:
+    """The learning rate of the run that wrote ``model``, when it sits in a run directory
+    (``variability train``, a comparison's cell): the diagnosis can then speak of it."""
+    try:
+        config = json.loads((model.parent / "run.json").read_text(encoding="utf-8"))["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    lr = config.get("lr") if isinstance(config, dict) else None
+    return float(lr) if isinstance(lr, int | float) and not isinstance(lr, bool) else None
 
 
 def _check_option_combinations(
@@ -606,7 +620,7 @@ def _write_outputs(
     if json_out is not None:
         write_output(json_out, json.dumps(_json_document(run), indent=2, allow_nan=False))
     if csv_out is not None:
-        write_output(csv_out, run.results.to_pandas().to_csv(index=False))
+        write_output(csv_out, run.results.to_pandas().to_csv())
     written = [str(p) for p in (json_out, csv_out) if p not in (None, STDOUT)]
     if report is not None:
         written.append(str(_write_report(run, report, self_contained)))

@@ -10,7 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from variability.probes import ProbeResults, SiteResult, Status
-from variability.reports.diagnosis import DEAD_LEVEL, SHIFT_LEVEL, Hint
+from variability.reports.diagnosis import SHIFT_LEVEL, Hint
+from variability.reports.text import percent, shape_text
 
 __all__ = ["STATUS_STYLES", "print_diagnosis", "print_probe", "site_table", "verdict_line"]
 
@@ -18,6 +19,7 @@ STATUS_STYLES = {
     "healthy": "green",
     "collapsing": "yellow",
     "collapsed": "bold red",
+    "dead units": "yellow",
     "no data": "dim",
 }
 
@@ -28,20 +30,17 @@ def _number(value: float | None, spec: str) -> str:
     return format(value, spec)
 
 
-def _percent(value: float | None) -> str:
-    return "-" if value is None or not math.isfinite(value) else f"{100 * value:.1f}%"
-
-
 def _row(site: SiteResult, nonfinite: bool) -> list[str | Text]:
     seen = site.status != Status.NO_DATA  # no finite value reached it: no unit can be called dead
     cells: list[str | Text] = [
         site.name,
-        site.kind,
+        site.layer or site.kind,
+        shape_text(site.shape),
         str(site.units),
         _number(site.activation_ratio, ".3f"),
-        _percent(site.dead_fraction if seen else None),
+        percent(site.dead_fraction if seen else None),
         _number(site.variability, ".3g"),
-        _percent(site.constant_fraction),
+        percent(site.constant_fraction),
         _number(site.activation_shift, ".2f"),
     ]
     if nonfinite:
@@ -51,22 +50,33 @@ def _row(site: SiteResult, nonfinite: bool) -> list[str | Text]:
 
 
 def site_table(results: ProbeResults) -> Table:
-    """One row per site in depth order, then the output's row."""
+    """One row per site in depth order, then the output's row. Names, layers and statuses are
+    never cut: where the terminal is too narrow, a name folds onto a second line."""
     nonfinite = any(s.nonfinite for s in results.all_sites())
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     table.add_column("site", overflow="fold")
-    table.add_column("kind")
+    table.add_column("layer", overflow="fold")
+    table.add_column("shape", overflow="fold")
     for header in ("units", "AR", "dead", "V", "constant", "shift"):
-        table.add_column(header, justify="right")
+        table.add_column(header, justify="right", no_wrap=True)
     if nonfinite:
-        table.add_column("NaN/Inf", justify="right")
-    table.add_column("status")
+        table.add_column("NaN/Inf", justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
     for site in results.sites:
         table.add_row(*_row(site, nonfinite))
     if results.output is not None:
         table.add_section()
         table.add_row(*_row(results.output, nonfinite))
     return table
+
+
+LEGEND = (
+    "AR: activation ratio, the share of (unit, input) pairs where the unit is active; dead: units "
+    "never active on any probe input; V: variability, how much the site's output varies with the "
+    "input (0: constant); constant: units whose output does not vary; shift: LCW's activation "
+    "shift of the pre-activations (0 to 1). shape: (N,...), N the batch."
+)
+"""The site table's columns in words, printed under it (docs/figures.md defines each)."""
 
 
 def verdict_line(results: ProbeResults) -> Text:
@@ -97,12 +107,12 @@ def thresholds_line(results: ProbeResults) -> str:
     )
 
 
-def print_diagnosis(console: Console, hints: list[Hint]) -> None:
+def print_diagnosis(console: Console, hints: list[Hint], dead_level: float) -> None:
     console.print(Text("diagnosis:", style="bold"))
     if not hints:
         console.print(
             "  nothing stands out: no site collapsing, none with "
-            f"{100 * DEAD_LEVEL:.0f}% of its units dead, no sigmoid-like site with an "
+            f"{100 * dead_level:.0f}% of its units dead, no sigmoid-like site with an "
             f"activation shift of {SHIFT_LEVEL:g} or more, no NaN/Inf.",
             highlight=False,
         )
@@ -127,6 +137,7 @@ def print_probe(
     console.print()
     if results.sites or results.output is not None:
         console.print(site_table(results))
+        console.print(LEGEND, style="dim", highlight=False)
     console.print(verdict_line(results), highlight=False)
     console.print(thresholds_line(results), highlight=False, style="dim")
-    print_diagnosis(console, hints)
+    print_diagnosis(console, hints, results.thresholds.dead)

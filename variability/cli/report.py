@@ -37,9 +37,12 @@ def report(
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print nothing but errors.")] = False,
 ) -> None:
-    """Draw a training run: curves, site x step heatmaps of V and activation ratio, gradient RMS
-    per site, warnings, and the run's configuration, as index.html with PNG figures. Given the
-    folder of a comparison, draw the comparison's report from the models finished so far."""
+    """Draw a training run, or a comparison, as HTML with PNG figures.
+
+    A run: curves, site x step heatmaps of V and activation ratio, gradient RMS per site,
+    warnings, and the run's configuration, as index.html with PNG figures. Given the folder of
+    a comparison, draw the comparison's report from the models finished so far.
+    """
     if (run_dir / SETTINGS).is_file():
         _report_comparison(run_dir, out, self_contained, quiet)
         return

@@ -7,16 +7,18 @@ from typing import Annotated, Any
 
 import typer
 
-from variability.arch import FAMILIES, INITS, build_model, count_params
+from variability.arch import INITS, build_model, count_params
+from variability.cli.choices import FAMILY_CHOICES, OPTIMIZER_CHOICES, TASK_HELP, one_of
 from variability.cli.console import progress_bar, reports_user_errors, stderr, stdout
 from variability.devices import resolve_device
 from variability.errors import UserError
 from variability.reports.provenance import command_line
+from variability.reports.text import baseline_name
 from variability.runs.events import Event
-from variability.runs.protocol import protocol_named
+from variability.runs.protocol import PROTOCOLS, protocol_named
 from variability.runs.trainer import OPTIMIZERS, TrainResult
 from variability.runs.trainer import train as run_training
-from variability.tasks import load_task, task_names
+from variability.tasks import load_task
 
 __all__ = ["train"]
 
@@ -33,30 +35,33 @@ def default_out(
 @reports_user_errors
 def train(
     family: Annotated[
-        str, typer.Option(help=f"Architecture family: {', '.join(FAMILIES)}.")
+        str, typer.Option(help="Architecture family.", metavar=FAMILY_CHOICES)
     ] = "han",
-    task: Annotated[str, typer.Option(help="Problem: " + ", ".join(task_names()) + ".")] = (
-        "checkerboard"
-    ),
+    task: Annotated[str, typer.Option(help=TASK_HELP, metavar="NAME")] = "checkerboard",
     params: Annotated[
-        int | None, typer.Option(help="Parameter budget; the width is the largest that fits.")
+        int | None,
+        typer.Option(help="Parameter budget; the width is the one whose count is nearest."),
     ] = 3000,
     width: Annotated[
-        int | None, typer.Option(help="Hidden width, instead of a parameter budget.")
+        int | None,
+        typer.Option(help="Hidden width, instead of a parameter budget.", show_default=False),
     ] = None,
     depth: Annotated[int, typer.Option(help="Hidden layers.")] = 20,
     han_layout: Annotated[
         str,
         typer.Option(
             help="Which hidden layers of a Han network are dense: default (the first only) or "
-            "published (1, 2 and the last, as Yu & Zhang's HanNet)."
+            "published (1, 2 and the last, as Yu & Zhang's HanNet).",
+            metavar="<default|published>",
         ),
     ] = "default",
     init: Annotated[
         str | None,
         typer.Option(
-            help=f"Weight initialisation: {', '.join(INITS)} (default: the family's own; "
-            "torch-* as PyTorch's own functions, biases included)."
+            help="Weight initialisation (default: the family's own; torch-* as PyTorch's own "
+            "functions, biases included).",
+            metavar=one_of(INITS),
+            show_default=False,
         ),
     ] = None,
     protocol: Annotated[
@@ -64,27 +69,37 @@ def train(
         typer.Option(
             help="Training protocol: default (Adam, batches of 128) or paper (Yu & Zhang's: "
             "SGD momentum 0.9, batches of 100 drawn per step, 40,000 steps, rate x0.2 after "
-            "50/70/90%, two output columns on the checkerboard). Options given explicitly win."
+            "50/70/90%, two output columns on the checkerboard). Options given explicitly win.",
+            metavar=one_of(list(PROTOCOLS)),
         ),
     ] = "default",
     val_fraction: Annotated[
         float | None,
         typer.Option(
             help="Share of the training part held out for validation (default 0.2); 0 keeps "
-            "none, as the papers did: the last checkpoint is then kept."
+            "none, as the papers did: the last checkpoint is then kept.",
+            show_default=False,
         ),
     ] = None,
     steps: Annotated[
-        int | None, typer.Option(help="Training steps (default 2000; paper: 40,000).")
+        int | None,
+        typer.Option(help="Training steps (default 2000; paper: 40,000).", show_default=False),
     ] = None,
     lr: Annotated[
-        float | None, typer.Option(help="Learning rate (default 0.003; paper: 0.05).")
-    ] = (None),
+        float | None,
+        typer.Option(help="Learning rate (default 0.003; paper: 0.05).", show_default=False),
+    ] = None,
     optimizer: Annotated[
-        str | None, typer.Option(help="adam or sgd (SGD with momentum 0.9); default adam.")
+        str | None,
+        typer.Option(
+            help="The optimizer (sgd: SGD with momentum 0.9; default adam; paper: sgd).",
+            metavar=OPTIMIZER_CHOICES,
+            show_default=False,
+        ),
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(help="Rows per training batch (default 128; paper: 100).")
+        int | None,
+        typer.Option(help="Rows per training batch (default 128; paper: 100).", show_default=False),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the model's weights and the batch order.")] = 0,
     task_seed: Annotated[int, typer.Option(help="Seed of the task's train/val/test split.")] = 0,
@@ -180,7 +195,7 @@ def train(
                 highlight=False,
             )
             raise typer.Exit(EXIT_INTERRUPTED) from None
-    print_result(result, model.spec, count_params(model))
+    print_result(result, model.spec, count_params(model), the_task.baseline("test"))
 
 
 def _fields(info: dict[str, Any]) -> dict[str, str]:
@@ -194,12 +209,16 @@ def _fields(info: dict[str, Any]) -> dict[str, str]:
     return fields
 
 
-def print_result(result: TrainResult, spec: dict[str, Any], parameters: int) -> None:
+def print_result(
+    result: TrainResult, spec: dict[str, Any], parameters: int, baseline: float
+) -> None:
+    """The chosen checkpoint's scores beside the baseline's, its collapse, and where it is."""
     console = stdout()
     if result.already_finished:
         console.print(f"{result.run_dir} holds a finished run; nothing was trained again.")
     console.print(
-        f"{result.metric}: train {result.train:.4f}  val {result.val:.4f}  test {result.test:.4f}",
+        f"{result.metric}: train {result.train:.4f}  val {result.val:.4f}  test {result.test:.4f}"
+        f"  (baseline, the {baseline_name(result.metric)}: test {baseline:.4f})",
         highlight=False,
     )
     collapsed = "collapsed (C2C)" if result.network_collapsed else "not collapsed"

@@ -332,8 +332,15 @@ def _softplus(beta: float, threshold: float) -> Activation:
 
 def _from_derivative(name: str, derivative: Callable[[Tensor], Tensor]) -> Activation:
     """Smooth activations with a non-monotone slope (GELU, SiLU, Mish): the intervals where
-    |phi'| >= tau * max|phi'|, found once per tau from the exact derivative (intervals.py)."""
-    intervals = derivative_intervals(derivative)
+    |phi'| >= tau * max|phi'|, found once per tau from the exact derivative (intervals.py).
+
+    The search starts at the first use: it takes about a second per activation, which a probe
+    of a model without these activations need not pay."""
+    search = functools.cache(lambda: derivative_intervals(derivative))
+
+    def intervals(tau: float) -> Intervals:
+        return search()(tau)
+
     return Activation(name, active_set(intervals), intervals=intervals)
 
 

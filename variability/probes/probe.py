@@ -70,6 +70,7 @@ class _Entry:
     order: int
     stats: SiteStatistics
     axis: int | None  # the unit axis, fixed when the site is first seen (None: shape rule)
+    shape: tuple[int, ...] | None = None  # one sample's shape, as first seen
     deferred_active: bool = False  # the current batch's active count waits for the output hook
 
 
@@ -212,7 +213,9 @@ class Probe:
                 self._spare_output = None
                 if stats is None:
                     stats = self._new_stats(layout, preactivation=False, device=a.device)
-                self._output = _Entry(_OUTPUT_SITE, 0, -1, stats, layout.unit_axis)
+                self._output = _Entry(
+                    _OUTPUT_SITE, 0, -1, stats, layout.unit_axis, tuple(a.shape[1:])
+                )
             entry = self._output
             entry.stats.add(a, layout_of(a, entry.axis), workspace=self._workspace)
         self._watch_gradient(output, entry.stats)
@@ -294,7 +297,9 @@ class Probe:
             )
             if stats is None:
                 stats = self._new_stats(layout, preactivation, x.device)
-            entry = _Entry(site, call.number, len(self._entries), stats, layout.unit_axis)
+            entry = _Entry(
+                site, call.number, len(self._entries), stats, layout.unit_axis, tuple(x.shape[1:])
+            )
             self._entries[key] = entry
         return entry
 
@@ -332,11 +337,15 @@ class Probe:
             if name in repeated:
                 name = f"{name}[{entry.call}]"
             stats = entry.stats.copy() if copy else entry.stats
-            records.append(SiteRecord(name, entry.site.kind, entry.site.source, stats))
+            records.append(
+                SiteRecord(
+                    name, entry.site.kind, entry.site.source, stats, entry.site.layer, entry.shape
+                )
+            )
         output = None
         if self._output is not None:
             stats = self._output.stats.copy() if copy else self._output.stats
-            output = SiteRecord(OUTPUT, OUTPUT, OUTPUT, stats)
+            output = SiteRecord(OUTPUT, OUTPUT, OUTPUT, stats, OUTPUT, self._output.shape)
         seen = {name for name, _ in self._entries}
         unused = tuple(s.name for s in self._selection.modules.values() if s.name not in seen)
         unprobed = {

@@ -46,6 +46,8 @@ class SiteResult:
     redundancy_units: int | None = None
     gradient_rms: float | None = None
     unit_activation_ratio: np.ndarray | None = field(default=None, repr=False, compare=False)
+    layer: str = ""
+    shape: tuple[int, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -65,6 +67,10 @@ def _json_number(value: float) -> float | None:
 
 def _optional(value: float) -> float | None:
     return None if value is None or math.isnan(value) else float(value)
+
+
+COUNT_TYPES = ("int", "int | None")
+"""The annotations of SiteResult's counts (units, samples, dead units...)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,8 @@ def summarise_sites(sources: list[SiteSource], thresholds: Thresholds) -> list[S
         )
         if gates is not None and i in gate_of:
             result.update(gates.figures(gate_of[i]))
+            if seen:
+                result["status"] = thresholds.status(v, result["dead_fraction"])
         if stats.cross_index is not None:
             first, last = starts[i], starts[i] + stats.units
             result.update(
@@ -316,7 +324,8 @@ class ProbeResults:
         return text
 
     def to_pandas(self):
-        """One row per site (the output last); per-unit ratios summarised by quantiles."""
+        """One row per site (the output last), indexed by site name; per-unit ratios summarised
+        by quantiles. Counts are integers (pandas' ``Int64``: missing where not defined)."""
         import pandas as pd
 
         rows = []
@@ -331,18 +340,24 @@ class ProbeResults:
                         float(np.quantile(finite, q)) if finite.size else None
                     )
             rows.append(row)
-        return pd.DataFrame(rows)
+        frame = pd.DataFrame(rows).set_index("name")
+        counts = [f.name for f in fields(SiteResult) if f.type in COUNT_TYPES]
+        return frame.astype({column: "Int64" for column in counts if column in frame})
 
     def __repr__(self) -> str:
-        header = f"{'site':<24} {'kind':<10} {'units':>6} {'AR':>6} {'dead%':>6} {'V':>9}  status"
-        lines = [f"ProbeResults({self.samples} samples, {len(self.sites)} sites)", header]
+        rows = [("site", "kind", "units", "AR", "dead%", "V", "status")]
         for s in self.all_sites():
             ar = "-" if s.activation_ratio is None else f"{s.activation_ratio:.3f}"
             dead = "-" if s.dead_fraction is None else f"{100 * s.dead_fraction:.1f}"
-            lines.append(
-                f"{s.name[:24]:<24} {s.kind[:10]:<10} {s.units:>6} {ar:>6} {dead:>6} "
-                f"{s.variability:>9.3g}  {s.status}"
-            )
+            rows.append((s.name, s.kind, str(s.units), ar, dead, f"{s.variability:.3g}", s.status))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines = [f"ProbeResults({self.samples} samples, {len(self.sites)} sites)"]
+        for row in rows:  # names and kinds in full, left-aligned; numbers right-aligned
+            cells = [
+                c.ljust(w) if i < 2 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            ]
+            lines.append(" ".join(cells[:-1]) + "  " + row[-1])
         for call, count in self.unprobed_calls.items():
             lines.append(f"not probed: {call.name} ({call.function}, {count} calls: {call.reason})")
         lines.extend(f"note: {note}" for note in self.notes)

@@ -49,6 +49,14 @@ class Site:
             return self.activation.name
         return type(self.module).__name__
 
+    @property
+    def layer(self) -> str:
+        """The layer's type as torchinfo shows it: the module's class (``ReLU``, ``HanLayer``),
+        or for a functional call the function called (``relu()``)."""
+        if self.source == "function" or self.module is None:
+            return f"{self.kind}()"
+        return type(self.module).__name__
+
 
 @dataclass
 class Selection:

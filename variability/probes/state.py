@@ -6,7 +6,7 @@ they equal one pass over all the data up to floating-point rounding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -21,10 +21,15 @@ OUTPUT = "output"
 
 @dataclass
 class SiteRecord:
+    """A site's statistics, with what the results name it by: ``layer`` (its type) and
+    ``shape`` (one sample's shape at the site, as first seen)."""
+
     name: str
     kind: str
     source: str
     stats: SiteStatistics
+    layer: str = ""
+    shape: tuple[int, ...] | None = None
 
 
 @dataclass
@@ -50,16 +55,14 @@ class ProbeState:
         for name in order:
             a, b = mine.get(name), theirs.get(name)
             if a is not None and b is not None:
-                records.append(SiteRecord(a.name, a.kind, a.source, a.stats.merged(b.stats)))
+                records.append(replace(a, stats=a.stats.merged(b.stats)))
             else:
                 r = a if a is not None else b
                 assert r is not None  # the name comes from one of the two
-                records.append(SiteRecord(r.name, r.kind, r.source, r.stats.copy()))
+                records.append(replace(r, stats=r.stats.copy()))
         output = self.output or other.output
         if self.output is not None and other.output is not None:
-            output = SiteRecord(
-                OUTPUT, OUTPUT, OUTPUT, self.output.stats.merged(other.output.stats)
-            )
+            output = replace(self.output, stats=self.output.stats.merged(other.output.stats))
         unused = tuple(n for n in self.unused_sites if n in other.unused_sites)
         unprobed = dict(self.unprobed_calls)
         for call, count in other.unprobed_calls.items():
@@ -74,7 +77,12 @@ class ProbeState:
         ]
         if self.output is not None:
             sources.append((OUTPUT, OUTPUT, OUTPUT, len(self.records), self.output.stats))
-        summaries = summarise_sites(sources, thresholds)
+        summaries = [
+            replace(summary, layer=record.layer, shape=record.shape)
+            for summary, record in zip(
+                summarise_sites(sources, thresholds), self._all_records(), strict=True
+            )
+        ]
         output = summaries.pop() if self.output is not None else None
         return ProbeResults(
             tuple(summaries),
@@ -130,9 +138,7 @@ class ProbeState:
                 position += size
             stats.initialised = bool(stats.count.sum() > 0)
         samples = int(flat[position].item())
-        merged = [
-            SiteRecord(r.name, r.kind, r.source, s) for r, s in zip(records, rebased, strict=True)
-        ]
+        merged = [replace(r, stats=s) for r, s in zip(records, rebased, strict=True)]
         output = merged.pop() if self.output is not None else None
         return ProbeState(
             merged, output, samples, self.unused_sites, dict(self.unprobed_calls), self.notes

@@ -18,12 +18,13 @@ from variability.probes.errors import ProbeError
 
 
 class Status(StrEnum):
-    """A site's verdict on its variability V. A ``str``: JSON, tables and f-strings show the
-    plain word (``"collapsed"``), and it equals that word."""
+    """A site's verdict on its variability V and its dead units. A ``str``: JSON, tables and
+    f-strings show the plain word (``"collapsed"``), and it equals that word."""
 
     HEALTHY = "healthy"
     COLLAPSING = "collapsing"  # V at or below the collapsing level (and above the collapsed one)
     COLLAPSED = "collapsed"  # V at or below the collapse level
+    DEAD_UNITS = "dead units"  # V above the collapsing level, but many of its units are dead
     NO_DATA = "no data"  # no finite value reached the site: V is not defined
 
     @property
@@ -51,12 +52,15 @@ class Thresholds:
     tau: a unit is active where ``|phi'(z)| >= tau * max|phi'|``.
     collapsed / collapsing: a site's variability at or below these is collapsed / collapsing.
     constant: a unit is constant when its output std is at most ``constant * RMS`` of the site.
+    dead: a site with at least this share of its units dead has the status "dead units" (the
+    diagnosis flags it from the same level), unless it is collapsed or collapsing.
     """
 
     tau: float = 0.1
     collapsed: float = 1e-3
     collapsing: float = 0.05
     constant: float = 1e-3
+    dead: float = DEAD_LEVEL
 
     def __post_init__(self) -> None:
         if not 0.0 < self.tau <= 1.0:
@@ -68,15 +72,20 @@ class Thresholds:
             )
         if not self.constant >= 0.0:  # NaN too
             raise ProbeError(f"the constant-unit tolerance must be >= 0, got {self.constant}")
+        if not 0.0 < self.dead <= 1.0:
+            raise ProbeError(f"the dead-unit level must lie in (0, 1], got {self.dead}")
 
-    def status(self, variability: float) -> Status:
-        """The verdict on a site's variability V (NaN: no data)."""
+    def status(self, variability: float, dead_fraction: float | None = None) -> Status:
+        """The verdict on a site's variability V (NaN: no data) and the share of its units that
+        are dead (None: a site without an activation, whose units cannot die)."""
         if math.isnan(variability):
             return Status.NO_DATA
         if variability <= self.collapsed:
             return Status.COLLAPSED
         if variability <= self.collapsing:
             return Status.COLLAPSING
+        if too_many_dead(dead_fraction, self.dead):
+            return Status.DEAD_UNITS
         return Status.HEALTHY
 
     def to_dict(self) -> dict[str, float]:

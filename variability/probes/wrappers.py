@@ -10,6 +10,7 @@ the torch function mode cannot see into; while a probe is attached its forward r
 from __future__ import annotations
 
 import contextlib
+import sys
 from dataclasses import dataclass, field
 
 import torch
@@ -22,11 +23,10 @@ COMPILED_NOTE = (
 
 
 def _compiled_type() -> type | None:
-    try:
-        from torch._dynamo.eval_frame import OptimizedModule
-    except ImportError:  # pragma: no cover - every supported torch has it
-        return None
-    return OptimizedModule
+    """torch.compile's wrapper class, if torch.compile has been used in this process: importing
+    torch._dynamo to find out would take longer than a small model's whole probe."""
+    eval_frame = sys.modules.get("torch._dynamo.eval_frame")
+    return getattr(eval_frame, "OptimizedModule", None)
 
 
 def _parallel_types() -> tuple[type, ...]:

@@ -1,5 +1,5 @@
-"""Reports: figures (seaborn on the Agg backend) and the HTML page around them."""
+"""Reports: figures (seaborn on the Agg backend, set in style.py) and the HTML page around them.
 
-import matplotlib
-
-matplotlib.use("Agg")  # reports never need a display; set before pyplot is imported anywhere
+Importing this package imports no plotting library: ``variability probe`` reads the diagnosis
+(diagnosis.py) and draws nothing unless asked for a report.
+"""

@@ -28,12 +28,15 @@ from variability.reports.figures.comparison import (
 from variability.reports.figures.training import (
     activation_heatmap,
     of_type,
+    site_kinds,
     variability_heatmap,
     watched_inputs,
 )
 from variability.reports.glossary import glossary_for
 from variability.reports.page import Page, Section
 from variability.reports.style import family_label
+from variability.reports.text import baseline_name
+from variability.reports.uniform import activation_sentence, uniform_value
 
 DEFAULT_COLLAPSED = Thresholds.collapsed  # for records that do not say which level they used
 
@@ -46,6 +49,7 @@ class ComparisonData:
     ``metrics.jsonl`` records by cell name (a missing one skips that cell's curves).
     ``learned``: a 2-D task's learned function per (family, depth), an image indexed [i, j] on
     the grid; ``target`` the task's labels on the same grid, ``extent`` the grid's box.
+    ``baseline``: the score of the best constant prediction on "val" and "test" (Task.baseline).
     """
 
     settings: Mapping[str, Any]
@@ -57,6 +61,7 @@ class ComparisonData:
     target: np.ndarray | None = None
     extent: tuple[float, float] = (-1.0, 1.0)
     provenance: Mapping[str, str] = field(default_factory=dict)
+    baseline: Mapping[str, float] = field(default_factory=dict)
 
 
 def cells_frame(cells: list[dict[str, Any]]) -> pd.DataFrame:
@@ -69,9 +74,13 @@ def collapse_level(cells: list[dict[str, Any]]) -> float:
     return float(levels[0]) if levels else DEFAULT_COLLAPSED
 
 
-def summary_table(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+BASELINE_MARGIN = 0.01
+"""A mean test score within this of the baseline is at the baseline: that model learned nothing."""
+
+
+def summary_table(frame: pd.DataFrame, metric: str, baseline: float | None = None) -> pd.DataFrame:
     """A row per family and depth: size, figures at initialisation, and the test metric
-    (mean and sample standard deviation over seeds)."""
+    (mean and sample standard deviation over seeds); then the baseline's row, when known."""
     rows = []
     for family in dict.fromkeys(frame["family"]):
         for depth in sorted(frame.loc[frame["family"] == family, "depth"].unique()):
@@ -81,8 +90,8 @@ def summary_table(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
             rows.append(
                 {
                     "family": family_label(family),
-                    "depth": int(depth),
-                    "width": int(group["width"].iloc[0]),
+                    "depth": str(int(depth)),
+                    "width": str(int(group["width"].iloc[0])),
                     "parameters": f"{int(group['params'].iloc[0]):,}",
                     "output V at init": float(group["output_variability"].astype(float).mean()),
                     "C2C at init": _share(group["network_collapsed"]),
@@ -90,6 +99,14 @@ def summary_table(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
                     "C2C after training": _share(group["trained_collapsed"]),
                 }
             )
+    if baseline is not None and rows:
+        rows.append(
+            {
+                **dict.fromkeys(rows[0], "-"),
+                "family": f"baseline: {baseline_name(metric)}",
+                f"test {metric}": f"{baseline:.3f}",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -97,8 +114,11 @@ def _share(flags: pd.Series) -> str:
     return f"{int(flags.fillna(False).astype(bool).sum())} of {len(flags)}"
 
 
-def story(frame: pd.DataFrame, metric: str) -> list[str]:
-    """The results in sentences: where each family collapses at initialisation, who learns."""
+def story(frame: pd.DataFrame, metric: str, baseline: float | None = None) -> list[str]:
+    """The results in sentences: where each family collapses at initialisation, who learns.
+
+    With the baseline known, a family and depth whose mean test score is within
+    ``BASELINE_MARGIN`` of it is said to be at the baseline, never to be the best."""
     lines = []
     for family, group in frame.groupby("family", sort=False):
         rates = group.groupby("depth")["network_collapsed"].agg(["sum", "count"])
@@ -111,11 +131,34 @@ def story(frame: pd.DataFrame, metric: str) -> list[str]:
             depths = ", ".join(str(d) for d in rates.index)
             lines.append(f"{name} did not collapse at initialisation at any depth ({depths}).")
     means = frame.groupby(["family", "depth"], sort=False)["test"].mean()
-    if not means.empty and means.notna().any():
-        (family, depth), best = means.idxmax(), means.max()
+    if means.empty or not means.notna().any():
+        return lines
+    (family, depth), best = means.idxmax(), means.max()
+    if baseline is None:
         lines.append(
             f"Best mean test {metric}: {family_label(family)} at depth {depth} ({best:.3f}), "
             "each model chosen on the validation split."
+        )
+        return lines
+    constant = f"the {baseline_name(metric)} baseline ({baseline:.3f})"
+    at_baseline = means[(means - baseline).abs() <= BASELINE_MARGIN]
+    if best - baseline <= BASELINE_MARGIN:
+        lines.append(
+            f"No model's mean test {metric} is above {constant}: none learned the task beyond "
+            "what a constant prediction scores."
+        )
+        return lines
+    lines.append(
+        f"Best mean test {metric}: {family_label(family)} at depth {depth}, {best:.3f} against "
+        f"the {baseline_name(metric)} baseline of {baseline:.3f} (each model chosen on the "
+        "validation split)."
+    )
+    for name, group in at_baseline.groupby(level=0, sort=False):
+        stayed = [str(d) for d in group.index.get_level_values(1)]
+        where = f"depth {stayed[0]}" if len(stayed) == 1 else f"depths {', '.join(stayed)}"
+        lines.append(
+            f"{family_label(name)} stayed at the baseline at {where}: its mean test "
+            f"{metric} is within {BASELINE_MARGIN:g} of {baseline:.3f}."
         )
     return lines
 
@@ -180,14 +223,17 @@ def build_comparison_page(data: ComparisonData, *, title: str | None = None) -> 
         summary.paragraph("No model has finished yet: there is nothing to draw.")
         _how_made(page, data)
         return page
-    for line in story(frame, metric):
+    test_baseline = data.baseline.get("test")
+    for line in story(frame, metric, test_baseline):
         summary.paragraph(line)
     summary.table(
-        summary_table(frame, metric),
+        summary_table(frame, metric, test_baseline),
         caption="Every family and depth: width and exact parameter count (the same for every "
         "seed); mean output variability and the seeds collapsed to a constant (C2C) at "
         "initialisation; test metric (mean ± standard deviation over seeds) of the checkpoint "
-        "chosen on validation, and the seeds whose chosen checkpoint is collapsed.",
+        "chosen on validation, and the seeds whose chosen checkpoint is collapsed. Last row: "
+        f"the baseline, the {baseline_name(metric)}, which is what a model collapsed to a "
+        "constant scores.",
     )
 
     init = page.section("Collapse to constants at initialisation")
@@ -222,16 +268,23 @@ def build_comparison_page(data: ComparisonData, *, title: str | None = None) -> 
     )
 
     trained = page.section("After training")
+    constant = baseline_name(metric)
     trained.figure(
-        metric_against_depth(frame, "test", f"test {metric}"),
+        metric_against_depth(
+            frame, "test", f"test {metric}", test_baseline, f"baseline: {constant}"
+        ),
         "test_metric",
         f"Test {metric} of each model's checkpoint chosen on the validation split (dots: seeds; "
-        "line: mean; band: min to max).",
+        f"line: mean; band: min to max; dashed: the {constant}, what a constant prediction "
+        "scores).",
     )
     trained.figure(
-        validation_curves(validation_frame(data.cells, data.runs), metric),
+        validation_curves(
+            validation_frame(data.cells, data.runs), metric, data.baseline.get("val"), constant
+        ),
         "validation_curves",
-        f"Validation {metric} at every evaluation during training, a line per model.",
+        f"Validation {metric} at every evaluation during training, a line per model (dashed: "
+        f"the {constant} on the validation split).",
     )
     if data.target is not None:
         trained.figure(
@@ -281,11 +334,15 @@ def _heatmaps(
         f"heatmap_variability_{family}",
         f"{label}: variability V per site and step (log colour scale; darkest: collapsed).",
     )
-    section.figure(
-        activation_heatmap(watched),
-        f"heatmap_activation_{family}",
-        f"{label}: activation ratio per site and step.",
-    )
+    ratio = uniform_value(watched, "activation_ratio")
+    if ratio is None:
+        section.figure(
+            activation_heatmap(watched),
+            f"heatmap_activation_{family}",
+            f"{label}: activation ratio per site and step.",
+        )
+    else:
+        section.paragraph(f"{label}: {activation_sentence(ratio, site_kinds(watched))}")
 
 
 def _how_made(page: Page, data: ComparisonData) -> None:

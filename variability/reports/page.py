@@ -30,7 +30,8 @@ h1 { margin-bottom: 0.2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid 
 table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.9rem; }
 th, td { border: 1px solid #d0d7de; padding: 0.25rem 0.6rem; text-align: right; }
 th { background: #f6f8fa; } td:first-child, th:first-child { text-align: left; }
-figure { margin: 1rem 0; } figure img { max-width: 100%; border: 1px solid #eaeef2; }
+figure { margin: 1rem 0; } figure img { max-width: 100%; height: auto;
+  border: 1px solid #eaeef2; }
 figcaption { color: #57606a; font-size: 0.9rem; }
 .note { background: #fff8c5; border-left: 4px solid #d4a72c; padding: 0.4rem 0.8rem; }
 code, pre { background: #f6f8fa; padding: 0.1rem 0.3rem; font-size: 0.85rem; }
@@ -39,12 +40,26 @@ dt { font-weight: bold; margin-top: 0.5rem; } dd { margin-left: 1.2rem; }
 """
 
 
+DPI = 150
+"""Pixels per inch of every figure's PNG."""
+CSS_PIXELS_PER_INCH = 100
+"""How wide an inch of a figure is on the page. Every figure is shown at this one scale (its
+``width`` set from the PNG), so text of one size in points reads the same size in every figure
+(a small figure is not blown up to the page's width)."""
+
+
 @dataclass
 class _Figure:
     name: str
     png: bytes
     caption: str
     alt: str
+
+    @property
+    def width(self) -> int:
+        """The width to show it at, in CSS pixels (the PNG's width is in its header)."""
+        pixels = int.from_bytes(self.png[16:20], "big")
+        return round(pixels * CSS_PIXELS_PER_INCH / DPI)
 
 
 @dataclass
@@ -97,7 +112,7 @@ class Section:
         import matplotlib.pyplot as plt
 
         buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", bbox_inches="tight")
+        figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
         plt.close(figure)
         self.blocks.append(_Figure(name, buffer.getvalue(), caption, alt or caption))
 
@@ -173,7 +188,7 @@ def _img(figure: _Figure, self_contained: bool) -> str:
     else:
         source = f"{figure.name}.png"
     return (
-        f'<figure><img src="{source}" alt="{html.escape(figure.alt)}">'
+        f'<figure><img src="{source}" width="{figure.width}" alt="{html.escape(figure.alt)}">'
         f"<figcaption>{html.escape(figure.caption)}</figcaption></figure>"
     )
 

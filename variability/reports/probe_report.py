@@ -11,10 +11,12 @@ from variability.probes import ProbeResults
 from variability.reports.figures.sites import site_profile, unit_activation_spread
 from variability.reports.glossary import glossary_for
 from variability.reports.page import Page
+from variability.reports.text import percent, shape_text
 
 TABLE_COLUMNS = {
     "name": "site",
-    "kind": "kind",
+    "layer": "layer",
+    "shape": "shape",
     "units": "units",
     "activation_ratio": "AR",
     "dead_fraction": "dead",
@@ -25,11 +27,16 @@ TABLE_COLUMNS = {
     "nonfinite": "NaN/Inf",
     "status": "status",
 }
+PERCENT_COLUMNS = ("dead_fraction", "constant_fraction")
+"""Shares of a site's units, shown as percentages, as the terminal shows them."""
 
 
 def sites_frame(results: ProbeResults) -> pd.DataFrame:
     """One row per site, the output last, with the columns the report shows."""
-    frame = results.to_pandas()
+    frame = results.to_pandas().reset_index()
+    for column in PERCENT_COLUMNS:
+        frame[column] = [percent(v) for v in frame[column]]
+    frame["shape"] = [shape_text(v) for v in frame["shape"]]
     return frame[[c for c in TABLE_COLUMNS if c in frame]].rename(columns=TABLE_COLUMNS)
 
 
@@ -76,7 +83,7 @@ def build_probe_page(
     if results.unused_sites:
         table.note(f"Sites that never ran: {', '.join(results.unused_sites)}")
     figures = page.section("Figures")
-    frame = results.to_pandas()
+    frame = results.to_pandas().reset_index()
     figures.figure(
         site_profile(frame, results.thresholds.collapsed, results.thresholds.collapsing),
         "site_profile",

@@ -87,7 +87,9 @@ def build_remedy_page(
         section.table(sites_frame(results), caption=f"Figures per probe site, {label}")
         section.figure(
             site_profile(
-                results.to_pandas(), results.thresholds.collapsed, results.thresholds.collapsing
+                results.to_pandas().reset_index(),
+                results.thresholds.collapsed,
+                results.thresholds.collapsing,
             ),
             f"site_profile_{label}",
             f"Variability (top) and activation ratio and dead fraction (bottom), {label}.",

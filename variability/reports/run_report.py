@@ -21,12 +21,20 @@ from variability.reports.figures.training import (
     gradient_rms,
     of_type,
     output_variability,
+    site_kinds,
     training_curves,
     variability_heatmap,
     watched_inputs,
 )
 from variability.reports.glossary import glossary_for
 from variability.reports.page import Page
+from variability.reports.text import baseline_name
+from variability.reports.uniform import (
+    activation_sentence,
+    coinciding_gradients,
+    gradient_sentence,
+    uniform_value,
+)
 
 INPUTS_WORDS = {
     "probe_set": "the fixed probe set (the same inputs at every recorded step)",
@@ -46,6 +54,19 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
         else:
             out[name] = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
     return out
+
+
+def made_with(run: Mapping[str, Any], report: Mapping[str, str]) -> dict[str, str]:
+    """The run's environment and the report's provenance in one list, each version once: a
+    package at the same version for both is one row, at two versions one row naming both."""
+    rows = {k: str(v) for k, v in report.items()}
+    for key, value in run.items():
+        text = str(value)
+        if key not in rows:
+            rows[key] = text
+        elif rows[key] != text:
+            rows[key] = f"{text} (the run), {rows[key]} (this report)"
+    return rows
 
 
 def describe_run(info: Mapping[str, Any]) -> str:
@@ -69,15 +90,20 @@ def describe_run(info: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def _results_table(result: Mapping[str, Any]) -> pd.DataFrame:
+def _results_table(result: Mapping[str, Any], baseline: Mapping[str, float]) -> pd.DataFrame:
+    """The chosen checkpoint's metric and loss on every split, beside the baseline's metric."""
     metric = result.get("metric", "metric")
-    return pd.DataFrame(
+    splits = ("train", "val", "test")
+    table = pd.DataFrame(
         {
-            "split": ["train", "val", "test"],
-            metric: [result.get(s) for s in ("train", "val", "test")],
-            "loss": [result.get(f"{s}_loss") for s in ("train", "val", "test")],
+            "split": list(splits),
+            metric: [result.get(s) for s in splits],
+            "loss": [result.get(f"{s}_loss") for s in splits],
         }
     )
+    if baseline:
+        table[f"{metric} of the {baseline_name(metric)}"] = [baseline.get(s) for s in splits]
+    return table
 
 
 def _event_list(events: pd.DataFrame) -> str:
@@ -111,7 +137,17 @@ def build_run_page(
             "model.pt; the table scores it on every split (the test split played no part in "
             "choosing it)."
         )
-        summary.table(_results_table(result), caption="The chosen checkpoint on every split")
+        baselines = info.get("task", {}).get("baseline") or {}
+        summary.table(
+            _results_table(result, baselines),
+            caption="The chosen checkpoint on every split"
+            + (
+                f", beside the {baseline_name(str(result.get('metric')))}: what a model "
+                "collapsed to a constant scores"
+                if baselines
+                else ""
+            ),
+        )
         variability = result.get("output_variability")
         if variability is not None:
             verdict = "collapsed to a constant" if result.get("network_collapsed") else "healthy"
@@ -153,11 +189,18 @@ def build_run_page(
     evals = of_type(records, "eval")
     if not evals.empty and "split" in evals:
         evals = evals[evals["split"] == "val"]
+    baseline = (info.get("task", {}).get("baseline") or {}).get("val")
+    constant = baseline_name(metric)
+    caption = "Loss of the training batches (mean over the steps between records)"
+    if not evals.empty:
+        caption += (
+            f" and on the validation split; right: the validation {metric}, with the chosen "
+            "checkpoint" + (f" and, dashed, the {constant}'s score" if baseline is not None else "")
+        )
     curves.figure(
-        training_curves(of_type(records, "step"), evals, metric, chosen),
+        training_curves(of_type(records, "step"), evals, metric, chosen, baseline, constant),
         "curves",
-        "Loss of the training batches (mean over the steps between records) and on the "
-        "validation split; right: the validation metric, with the chosen checkpoint.",
+        caption + ".",
     )
     curves.figure(
         output_variability(watched, collapsed, collapsing),
@@ -172,12 +215,16 @@ def build_run_page(
         "Variability V of every site (rows, in depth order; the output last) at every recorded "
         f"step (columns). Dark: V near {collapsed / 10:g} or below, collapsed.",
     )
-    maps.figure(
-        activation_heatmap(watched),
-        "activation_heatmap",
-        "Activation ratio of every site at every recorded step: the share of (unit, input) "
-        "pairs where the unit is active.",
-    )
+    ratio = uniform_value(watched, "activation_ratio")
+    if ratio is None:
+        maps.figure(
+            activation_heatmap(watched),
+            "activation_heatmap",
+            "Activation ratio of every site at every recorded step: the share of (unit, input) "
+            "pairs where the unit is active.",
+        )
+    else:
+        maps.paragraph(activation_sentence(ratio, site_kinds(watched)))
     gradients = page.section("Gradients")
     batch = probes[probes["inputs"] == "batch"] if "inputs" in probes else pd.DataFrame()
     gradients.figure(
@@ -187,6 +234,8 @@ def build_run_page(
         "batch of each recorded step. Small values mean vanishing gradients, which is not the "
         "same as collapse.",
     )
+    if coinciding_gradients(batch):
+        gradients.paragraph(gradient_sentence(info.get("model", {}).get("family")))
 
     page.section("What the figures mean").definitions(
         glossary_for(
@@ -203,7 +252,7 @@ def build_run_page(
     page.section("Configuration").table(
         pd.DataFrame({"setting": list(settings), "value": list(settings.values())})
     )
-    made = {**flatten(info.get("environment", {}), "run."), **(provenance or {})}
+    made = made_with(info.get("environment", {}), provenance or {})
     page.section("How this report was made").table(
         pd.DataFrame({"item": list(made), "value": list(made.values())})
     )

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import matplotlib
+
+matplotlib.use("Agg")  # reports never need a display; set before seaborn imports pyplot
+
 import numpy as np
 import seaborn as sns
 from matplotlib.axes import Axes
 from numpy.typing import ArrayLike
 
 PALETTE = sns.color_palette("colorblind")
+FIGURE_WIDTH = 10.0
+"""Inches: every figure of every report is this wide, and drawn at one scale on the page
+(page.py), so one font size reads the same in all of them."""
 
 FAMILY_COLOURS: dict[str, tuple[float, float, float]] = {
     "fc": PALETTE[0],
@@ -20,6 +26,7 @@ STATUS_COLOURS: dict[str, str] = {
     "healthy": "#1b7837",
     "collapsing": "#e08214",
     "collapsed": "#b2182b",
+    "dead units": "#8c510a",
 }
 
 

@@ -19,8 +19,10 @@ CHECKPOINT_FORMAT = "variability-checkpoint"
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write a checkpoint under a temporary name and rename it: never half a file."""
+    """Write a checkpoint under a temporary name and rename it: never half a file. Its folder
+    is made with the first checkpoint, so a run that writes none (a Monitor's) has none."""
     try:
+        path.parent.mkdir(exist_ok=True)
         with atomic_file(path, "wb") as stream:
             torch.save(payload, stream)
     except OSError as error:

@@ -22,7 +22,8 @@ Why it is built this way:
 - Under ``torch.distributed`` every rank gathers, one ``all_reduce`` merges the sums exactly
   (``ProbeState.all_reduced``), and only rank 0 writes. The probe set is split between ranks.
 - Warnings (a site becoming collapsing or collapsed, too many dead units, NaN/Inf) are events:
-  written once to the run, printed once on stderr and raised once as a ``MonitorWarning``.
+  written once to the run and shown once: raised as a ``MonitorWarning`` (which Python prints),
+  or, with ``warn=False``, printed as one line on stderr; ``on_event`` replaces the line.
 """
 
 from __future__ import annotations
@@ -121,9 +122,10 @@ class Monitor:
     step to step; with ``probe_targets`` and ``loss_fn(outputs, targets)`` its loss is recorded
     too. ``gradients``: record the RMS gradient of the loss at every site (needs ``backward``
     inside the step block). ``dead_warning``: the dead-unit fraction from which a site raises
-    an event. ``on_event``: called with each new event (default: one line on stderr); ``warn``:
-    also raise a ``MonitorWarning``. Other keyword arguments go to ``Probe``
-    (``thresholds=Thresholds(...)``, ``unit_axis``...).
+    an event. Each event is raised as a ``MonitorWarning`` (``warn``, the default), which Python
+    prints once; with ``warn=False`` it is printed as one line on stderr instead (unless
+    ``quiet``); ``on_event``, if given, is called with it in place of that line. Other keyword
+    arguments go to ``Probe`` (``thresholds=Thresholds(...)``, ``unit_axis``...).
 
     Two defaults differ from ``Probe``'s, on purpose: ``gradients`` is on (the training step runs
     ``backward`` anyway, and the gradient RMS is what tells collapse to constants from vanishing
@@ -448,9 +450,9 @@ class Monitor:
             self.events.append(event)
             if self._on_event is not None:
                 self._on_event(event)
-            elif not self._quiet:
+            elif not (self._warn or self._quiet):  # a warning is printed already: not twice
                 print(f"variability: {event.message}", file=sys.stderr, flush=True)
-            if self._warn:
+            if self._warn:  # Python prints it, once, pointing at the caller's line
                 warnings.warn(event.message, MonitorWarning, stacklevel=_caller_level())
 
     # --- state, closing ------------------------------------------------------------------------

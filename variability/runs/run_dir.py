@@ -228,8 +228,7 @@ class RunDirectory:
         sentence, rather than after hours of work.
         """
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            (self.path / CHECKPOINT_DIR).mkdir(exist_ok=True)
+            self.path.mkdir(parents=True, exist_ok=True)  # checkpoints/ comes with a checkpoint
         except FileExistsError:
             raise RunDirError(f"{self.path} exists and is not a folder; choose another") from None
         except OSError as error:

@@ -140,6 +140,20 @@ class Task:
         x, y = self.split(split)
         return self.score(predict(model, x, batch_size=batch_size).cpu(), y)
 
+    def baseline(self, split: str = "test") -> float:
+        """The metric of the best constant prediction, fitted on the training split and scored
+        on ``split``: the majority class of a classification, the training mean of a regression
+        (R^2 near 0). A network collapsed to a constant scores about this, so only a score above
+        it shows that a model learned something."""
+        _, y = self.split(split)
+        if self.loss == "cross_entropy":
+            classes = self.n_classes or int(self.y_train.max()) + 1
+            counts = torch.bincount(self.y_train.reshape(-1).cpu(), minlength=classes)
+            constant = nn.functional.one_hot(counts.argmax(), classes).double()
+        else:
+            constant = self.y_train.double().mean(dim=0).cpu()
+        return self.score(constant.expand(len(y), *constant.shape), y.cpu())
+
     def to_original_units(self, targets: Tensor) -> Tensor:
         """Undo the target standardisation of a regression task (identity otherwise)."""
         if self.target_mean is None or self.target_std is None:
@@ -177,6 +191,7 @@ class Task:
             "n_classes": self.n_classes,
             "seed": self.seed,
             "sizes": self.sizes(),
+            "baseline": {split: self.baseline(split) for split in ("val", "test")},
             "options": dict(self.options),
             "description": self.description,
         }

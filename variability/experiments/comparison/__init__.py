@@ -22,7 +22,6 @@ from variability.experiments.comparison.plan import Cell, plan_cells
 from variability.experiments.comparison.run import Comparison, compare, load_comparison
 from variability.experiments.comparison.settings import (
     QUICK,
-    QUICK_TOLERANCE,
     CompareError,
     CompareSettings,
 )
@@ -30,7 +29,6 @@ from variability.experiments.comparison.settings import (
 __all__ = [
     "CELLS",
     "QUICK",
-    "QUICK_TOLERANCE",
     "REPORT",
     "RESULTS",
     "SETTINGS",

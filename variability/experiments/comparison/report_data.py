@@ -52,6 +52,7 @@ def report_data(comparison: Comparison) -> ComparisonData:
     """Read what the report draws from a comparison's folder."""
     learned = learned_functions(comparison)
     records = comparison.records
+    task = comparison.settings.load_task()
     devices = sorted({str(r.get("device")) for r in records if r.get("device")})
     return ComparisonData(
         settings=comparison.settings.to_json(),
@@ -67,6 +68,7 @@ def report_data(comparison: Comparison) -> ComparisonData:
             device=", ".join(devices) or None,
             results=str(comparison.folder / RESULTS),
         ),
+        baseline={split: task.baseline(split) for split in ("val", "test")},
     )
 
 

@@ -43,6 +43,12 @@ class Comparison:
     results_note: str | None = None  # lines of results.jsonl skipped as unreadable
 
     @property
+    def baseline(self) -> float:
+        """The test score of the best constant prediction (the majority class, the training
+        mean): what a model collapsed to a constant scores."""
+        return self.settings.load_task().baseline("test")
+
+    @property
     def complete(self) -> bool:
         return len(self.records) == len(self.cells)
 

@@ -346,6 +346,14 @@ def summary_rows(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def baseline_row(table: pd.DataFrame, baseline: float) -> pd.DataFrame:
+    """The table's row for the majority class: its test accuracy in both accuracy columns."""
+    row = dict.fromkeys(table.columns, "-")
+    row.update({"model": "baseline: majority class"})
+    row.update({"chosen as published": _pct(baseline), "val-chosen": _pct(baseline)})
+    return pd.DataFrame([row])
+
+
 def ablation_rows(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """Seed 0, one rate per cell, published split, best test checkpoint (the paper's rule)."""
     cells = [(HANNET, "paper", "published")] + [(m, "paper", "ablation") for m in ABLATION]
@@ -496,7 +504,10 @@ def run(options: Options, advance: Advance) -> Outcome:
         for r in records
         if r["seed"] == 0
     }
+    baseline = load_task("checkerboard", 0).baseline("test")
     table = summary_rows(records)
+    if not table.empty:
+        table = pd.concat([table, baseline_row(table, baseline)], ignore_index=True)
     per_seed = seed_rows(records)
     ablation = ablation_rows(records)
     claim_rows, sentences = claims(records)
@@ -518,6 +529,7 @@ def run(options: Options, advance: Advance) -> Outcome:
         colours={"as published (test)": "lcw", "on validation": "han"},
         reference={m.label: PUBLISHED_ACCURACY[m.key] for m in (HANNET, FCNET)},
         reference_label="published (one run, chosen on test)",
+        baseline=(baseline, "majority class"),
     )
     long_rows = []
     for model in (HANNET, FCNET):
@@ -535,6 +547,7 @@ def run(options: Options, advance: Advance) -> Outcome:
         hue="split",
         facet="model",
         colours={"train": "fc", "test": "lcw"},
+        baseline=(baseline, "majority class, test"),
     )
     grid = load_task("checkerboard").grid
     assert grid is not None
@@ -615,7 +628,9 @@ def run(options: Options, advance: Advance) -> Outcome:
         table_caption=(
             f"Test accuracy, mean ± std over {s.seeds} seed(s): chosen as published (per seed, "
             "the best test accuracy over checkpoints and rates, trained on the whole training "
-            "part) and chosen on validation (our split)."
+            "part) and chosen on validation (our split). Last row: the baseline, the majority "
+            f"class ({100 * baseline:.1f}% of the test split), what a model collapsed to a "
+            "constant scores."
         ),
         findings=sentences,
         settings=settings,

@@ -333,12 +333,14 @@ def run(options: Options, advance: Advance) -> Outcome:
     rows = load_task("digits").sizes()["train"]
     layers = layer_frame(records)
     colours = {"fc": "fc", "lcw": "lcw"}
+    baseline = load_task("digits").baseline("test")
     accuracy_figure = against_depth(
         pd.DataFrame(records),
         panels=[("test", "test accuracy (chosen on validation)", False)],
         hue="family",
         labels=FAMILIES,
         colours=colours,
+        baseline=(baseline, "majority class"),
     )
     shift_figure = layer_profiles(
         layers, "activation shift", "activation shift", "family", "stage", "depth label",
@@ -355,8 +357,9 @@ def run(options: Options, advance: Advance) -> Outcome:
         claims=claims_frame(claim_rows),
         table=printed(table),
         table_caption=(
-            f"Over {settings.seeds} seed(s): test accuracy (mean ± std) of the checkpoint chosen "
-            "on validation after "
+            f"The baseline, the majority class, scores {100 * baseline:.1f}% on the test split "
+            f"(a model collapsed to a constant). Over {settings.seeds} seed(s): test accuracy "
+            "(mean ± std) of the checkpoint chosen on validation after "
             f"{settings.steps:,} steps; mean activation shift of hidden layers 2..L; gradient "
             "RMS at the first hidden layer over that at the last (below 1: vanishing towards "
             "the input)."

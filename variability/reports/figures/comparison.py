@@ -9,9 +9,16 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 
-from variability.reports.style import apply_theme, family_colour, family_label, note_floor
+from variability.reports.style import (
+    FIGURE_WIDTH,
+    apply_theme,
+    family_colour,
+    family_label,
+    note_floor,
+)
 
 
 def _depth_axis(axis: Axes, depths: list[int]) -> None:
@@ -40,7 +47,7 @@ def variability_and_collapse(cells: pd.DataFrame, collapsed: float) -> Figure | 
         return None
     apply_theme()
     depths = sorted(cells["depth"].unique())
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    figure, (left, right) = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, 4))
     floor = collapsed / 10
     jitter = {f: 1 + 0.04 * (i - 1) for i, f in enumerate(cells["family"].unique())}
     for family, values, stats in _by_family(cells, "output_variability"):
@@ -90,19 +97,34 @@ def variability_and_collapse(cells: pd.DataFrame, collapsed: float) -> Figure | 
     return figure
 
 
-def metric_against_depth(cells: pd.DataFrame, column: str, label: str) -> Figure | None:
-    """A per-cell number (test metric, V3, pieces per line) against depth, per family."""
+def _baseline(axis: Axes, value: float | None, label: str) -> None:
+    """The score of a constant prediction, as a dashed line an accuracy must rise above."""
+    if value is not None:
+        axis.axhline(value, color="0.35", linestyle="--", linewidth=1.2, label=label)
+
+
+def metric_against_depth(
+    cells: pd.DataFrame,
+    column: str,
+    label: str,
+    baseline: float | None = None,
+    baseline_label: str = "baseline",
+) -> Figure | None:
+    """A per-cell number (test metric, V3, pieces per line) against depth, per family; for a
+    score, the baseline's level as a dashed line."""
     if cells.empty or column not in cells or cells[column].isna().all():
         return None
     apply_theme()
     depths = sorted(cells["depth"].unique())
-    figure, axis = plt.subplots(figsize=(6.5, 4))
+    figure, axis = plt.subplots(figsize=(FIGURE_WIDTH, 4))
     for family, values, stats in _by_family(cells, column):
         colour = family_colour(family)
         axis.scatter(values["depth"], values[column], color=colour, alpha=0.45, s=16)
         label_text = family_label(family)
         axis.plot(stats["depth"], stats["mean"], color=colour, marker="o", label=label_text)
         axis.fill_between(stats["depth"], stats["min"], stats["max"], color=colour, alpha=0.15)
+    if baseline is not None:
+        _baseline(axis, baseline, f"{baseline_label} ({baseline:.3f})")
     axis.set_ylabel(label)
     axis.set_title(f"{label} against depth (line: mean over seeds, band: min to max)")
     _depth_axis(axis, depths)
@@ -117,7 +139,7 @@ def site_profiles(profiles: dict[str, pd.DataFrame], collapsed: float) -> Figure
     if not profiles:
         return None
     apply_theme()
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 6), sharex=True)
     floor = collapsed / 10
     for family, sites in profiles.items():
         colour = family_colour(family)
@@ -144,8 +166,11 @@ def site_profiles(profiles: dict[str, pd.DataFrame], collapsed: float) -> Figure
     return figure
 
 
-def validation_curves(curves: pd.DataFrame, metric: str) -> Figure | None:
-    """Validation metric against step: a panel per depth, a line per cell, coloured by family.
+def validation_curves(
+    curves: pd.DataFrame, metric: str, baseline: float | None = None, constant: str = "baseline"
+) -> Figure | None:
+    """Validation metric against step: a panel per depth, a line per cell, coloured by family;
+    the baseline (the ``constant`` prediction's score) dashed.
 
     ``curves``: one row per evaluation, columns family, depth, seed, step, metric.
     """
@@ -155,13 +180,14 @@ def validation_curves(curves: pd.DataFrame, metric: str) -> Figure | None:
     apply_theme()
     depths = sorted(curves["depth"].unique())
     figure, axes = plt.subplots(
-        1, len(depths), figsize=(3.6 * len(depths) + 1, 3.6), sharey=True, squeeze=False
+        1, len(depths), figsize=(FIGURE_WIDTH, 3.6), sharey=True, squeeze=False
     )
     for axis, depth in zip(axes[0], depths, strict=True):
         at_depth = curves[curves["depth"] == depth]
         for (family, _seed), rows in at_depth.groupby(["family", "seed"], sort=False):
             rows = rows.sort_values("step")
             axis.plot(rows["step"], rows["metric"], color=family_colour(family), alpha=0.8)
+        _baseline(axis, baseline, constant)
         axis.set_title(f"depth {depth}")
         axis.set_xlabel("step")
     axes[0][0].set_ylabel(f"validation {metric}")
@@ -169,6 +195,10 @@ def validation_curves(curves: pd.DataFrame, metric: str) -> Figure | None:
         Line2D([], [], color=family_colour(f), label=family_label(f))
         for f in curves["family"].unique()
     ]
+    if baseline is not None:
+        handles.append(
+            Line2D([], [], color="0.35", linestyle="--", label=f"{constant} ({baseline:.3f})")
+        )
     axes[0][-1].legend(handles=handles, loc="best")
     figure.suptitle(f"Validation {metric} during training (a line per seed)", fontweight="bold")
     figure.tight_layout()
@@ -183,8 +213,8 @@ def learned_function_grid(
     """A 2-D task's target beside each (family, depth) model's learned function.
 
     ``images[(family, depth)][i, j]``: the output at grid point (i, j), i along the first input
-    coordinate (drawn horizontally). Drawn on the target's 0-to-1 scale; outputs beyond it are
-    drawn at its ends.
+    coordinate (drawn horizontally). Drawn on the target's 0-to-1 scale, which the colour bar
+    shows; outputs beyond it are drawn at its ends.
     """
     if target is None or not images:
         return None
@@ -192,34 +222,45 @@ def learned_function_grid(
     families = list(dict.fromkeys(f for f, _ in images))
     depths = sorted({d for _, d in images})
     rows, columns = len(families), len(depths) + 1
+    side = (FIGURE_WIDTH - 1.2) / columns
     figure, axes = plt.subplots(
-        rows, columns, figsize=(2.5 * columns, 2.5 * rows + 0.4), squeeze=False
+        rows,
+        columns,
+        figsize=(FIGURE_WIDTH, side * rows + 0.6),
+        squeeze=False,
+        layout="constrained",
     )
-
+    drawn = []
     for row, family in enumerate(families):
         if row == 0:
-            draw_function_image(axes[row][0], target, "target", extent)
+            drawn.append(draw_function_image(axes[row][0], target, "target", extent))
         else:
             axes[row][0].axis("off")
         for column, depth in enumerate(depths, start=1):
             axis = axes[row][column]
             if (family, depth) in images:
                 title = f"{family_label(family)}, depth {depth}"
-                draw_function_image(axis, images[(family, depth)], title, extent)
+                drawn.append(draw_function_image(axis, images[(family, depth)], title, extent))
             else:
                 axis.axis("off")
-    figure.suptitle("Learned functions on the input grid (black: 1, white: 0)", fontweight="bold")
-    figure.tight_layout()
+    function_colour_bar(figure, drawn[0], axes)
+    figure.suptitle("Learned functions on the input grid", fontweight="bold")
     return figure
+
+
+def function_colour_bar(figure: Figure, image: AxesImage, axes: np.ndarray) -> None:
+    """The scale of every function image: 0 (white) to 1 (black), the target's labels."""
+    bar = figure.colorbar(image, ax=list(np.ravel(axes)), shrink=0.8, pad=0.02)
+    bar.set_label("model output (target: 1 on the board's dark squares)")
 
 
 def draw_function_image(
     axis: Axes, image: np.ndarray, title: str, extent: tuple[float, float]
-) -> None:
+) -> AxesImage:
     """One function on a square 2-D grid, on the target's 0-to-1 scale: ``image[i, j]`` at grid
     point (i, j), i along the first input coordinate (drawn horizontally)."""
     low, high = extent
-    axis.imshow(
+    drawn = axis.imshow(
         np.asarray(image, dtype=float).T,
         origin="lower",
         extent=(low, high, low, high),
@@ -228,7 +269,8 @@ def draw_function_image(
         vmax=1.0,
         interpolation="nearest",
     )
-    axis.set_title(title, fontsize=9)
+    axis.set_title(title)
     axis.set_xticks([])
     axis.set_yticks([])
     axis.grid(False)
+    return drawn

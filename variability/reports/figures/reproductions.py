@@ -11,12 +11,21 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from variability.reports.figures.comparison import draw_function_image
-from variability.reports.style import apply_theme, family_colour, family_label
+from variability.reports.figures.comparison import draw_function_image, function_colour_bar
+from variability.reports.style import FIGURE_WIDTH, apply_theme, family_colour, family_label
 
 
 def _colour(key: str, colours: Mapping[str, str] | None) -> tuple[float, float, float]:
     return family_colour((colours or {}).get(key, key))
+
+
+def _baseline(axis: Axes, baseline: tuple[float, str] | None) -> None:
+    """The score of a constant prediction, dashed: what a model must rise above."""
+    if baseline is not None:
+        value, name = baseline
+        axis.axhline(
+            value, color="0.35", linestyle="--", linewidth=1.2, label=f"{name} ({value:.3f})"
+        )
 
 
 def _log2_depths(axis: Axes, depths: Sequence[int]) -> None:
@@ -34,18 +43,20 @@ def against_depth(
     colours: Mapping[str, str] | None = None,
     facet: str | None = None,
     floor: float = 1e-4,
+    baseline: tuple[float, str] | None = None,
 ) -> Figure | None:
     """One panel per ``(column, label, log)``, one row per ``facet`` value: the mean over seeds
     against depth (log 2 axis) for each ``hue`` value, with a band from the 25th to the 75th
     percentile over seeds (none for 0/1 columns such as a C2C verdict, whose mean is a rate).
-    On a log axis, values below ``floor`` are drawn at it."""
+    On a log axis, values below ``floor`` are drawn at it. ``baseline``: (score, name) of a
+    constant prediction, dashed on every panel (for scores)."""
     needed = {"depth", hue, *(column for column, _, _ in panels)} | ({facet} if facet else set())
     if frame.empty or not needed <= set(frame.columns):
         return None
     apply_theme()
     facets = list(dict.fromkeys(frame[facet])) if facet else [None]
     figure, axes = plt.subplots(
-        len(facets), len(panels), figsize=(4.2 * len(panels), 3.3 * len(facets)), squeeze=False
+        len(facets), len(panels), figsize=(FIGURE_WIDTH, 3.3 * len(facets)), squeeze=False
     )
     depths = sorted(frame["depth"].unique())
     for row, value in enumerate(facets):
@@ -66,6 +77,7 @@ def against_depth(
                 axis.plot(stats["depth"], mean, marker="o", color=colour, label=name)
                 if not binary:
                     axis.fill_between(stats["depth"], low, high, color=colour, alpha=0.15)
+            _baseline(axis, baseline)
             if log:
                 axis.set_yscale("log")
             _log2_depths(axis, depths)
@@ -101,7 +113,7 @@ def layer_profiles(
     figure, axes = plt.subplots(
         len(row_values),
         len(col_values),
-        figsize=(4.4 * len(col_values), 2.7 * len(row_values)),
+        figsize=(FIGURE_WIDTH, 2.7 * len(row_values)),
         squeeze=False,
         sharey=log,
     )
@@ -140,16 +152,17 @@ def curves(
     facet: str,
     labels: Mapping[str, str] | None = None,
     colours: Mapping[str, str] | None = None,
+    baseline: tuple[float, str] | None = None,
 ) -> Figure | None:
     """``y`` against ``x`` (a training step), mean over seeds with a ± std band, one line per
-    ``hue``, one panel per ``facet`` value (e.g. per hidden layer)."""
+    ``hue``, one panel per ``facet`` value (e.g. per hidden layer); ``baseline`` dashed."""
     needed = {x, y, hue, facet}
     if frame.empty or not needed <= set(frame.columns) or frame[y].isna().all():
         return None
     apply_theme()
     facets = list(dict.fromkeys(frame[facet]))
     figure, axes = plt.subplots(
-        1, len(facets), figsize=(4.2 * len(facets), 3.4), squeeze=False, sharey=True
+        1, len(facets), figsize=(FIGURE_WIDTH, 3.4), squeeze=False, sharey=True
     )
     for axis, value in zip(axes[0], facets, strict=True):
         part = frame[frame[facet] == value]
@@ -161,6 +174,7 @@ def curves(
             name = (labels or {}).get(str(key), str(key))
             axis.plot(stats[x], mean, color=colour, label=name)
             axis.fill_between(stats[x], mean - spread, mean + spread, color=colour, alpha=0.15)
+        _baseline(axis, baseline)
         axis.set_title(str(value))
         axis.set_xlabel(x)
     axes[0][0].set_ylabel(label)
@@ -179,6 +193,7 @@ def grouped_bars(
     colours: Mapping[str, str] | None = None,
     reference: Mapping[str, float] | None = None,
     reference_label: str = "published",
+    baseline: tuple[float, str] | None = None,
 ) -> Figure | None:
     """Per-seed values as dots over a bar of their mean, grouped by ``group`` and coloured by
     ``hue``; ``reference`` (by group) draws a published value as a black diamond over its
@@ -189,7 +204,7 @@ def grouped_bars(
     groups = list(dict.fromkeys(frame[group]))
     hues = list(dict.fromkeys(frame[hue]))
     width = 0.8 / len(hues)
-    figure, axis = plt.subplots(figsize=(max(5.5, 2.2 * len(groups) * len(hues) / 2), 3.8))
+    figure, axis = plt.subplots(figsize=(FIGURE_WIDTH, 3.8))
     drawn = list(frame[value].astype(float))
     referenced = False
     for g, group_value in enumerate(groups):
@@ -221,6 +236,9 @@ def grouped_bars(
                 label=None if referenced else reference_label,
             )
             referenced = True
+    if baseline is not None:
+        drawn.append(baseline[0])
+        _baseline(axis, baseline)
     low, high = min(drawn), max(drawn)
     axis.set_ylim(max(0.0, low - 0.1 * (high - low + 0.05)), high + 0.1 * (high - low + 0.05))
     axis.set_xticks(range(len(groups)))
@@ -246,7 +264,7 @@ def rank_scatter(
     if frame.empty or not {x, y, hue} <= set(frame.columns):
         return None
     apply_theme()
-    figure, axis = plt.subplots(figsize=(6.2, 4.2))
+    figure, axis = plt.subplots(figsize=(FIGURE_WIDTH, 4.2))
     for key, group in frame.groupby(hue, sort=False):
         axis.scatter(
             np.clip(group[x].to_numpy(float), floor, None),
@@ -278,8 +296,13 @@ def function_images(
         return None
     apply_theme()
     panels = [("target", target), *images.items()]
-    figure, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.9), squeeze=False)
-    for axis, (title, image) in zip(axes[0], panels, strict=True):
+    side = (FIGURE_WIDTH - 1.2) / len(panels)
+    figure, axes = plt.subplots(
+        1, len(panels), figsize=(FIGURE_WIDTH, side + 0.6), squeeze=False, layout="constrained"
+    )
+    drawn = [
         draw_function_image(axis, image, title, extent)
-    figure.tight_layout()
+        for axis, (title, image) in zip(axes[0], panels, strict=True)
+    ]
+    function_colour_bar(figure, drawn[0], axes)
     return figure

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from variability.reports.style import STATUS_COLOURS, apply_theme, note_floor
+from variability.reports.style import FIGURE_WIDTH, STATUS_COLOURS, apply_theme, note_floor
 
 
 def _positions(names: list[str]) -> tuple[np.ndarray, list[str], int]:
@@ -25,9 +25,7 @@ def site_profile(sites: pd.DataFrame, collapsed: float, collapsing: float) -> Fi
         return None
     apply_theme()
     x, names, step = _positions(list(sites["name"]))
-    figure, (top, bottom) = plt.subplots(
-        2, 1, figsize=(max(6.0, 0.28 * len(names) + 3), 6), sharex=True
-    )
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 6), sharex=True)
     floor = collapsed / 10
     v = np.clip(sites["variability"].astype(float).to_numpy(), floor, None)
     colours = [STATUS_COLOURS.get(s, "#777777") for s in sites["status"]]
@@ -64,7 +62,7 @@ def unit_activation_spread(names: list[str], ratios: list[np.ndarray | None]) ->
     if not pairs:
         return None
     apply_theme()
-    figure, axis = plt.subplots(figsize=(max(6.0, 0.28 * len(pairs) + 3), 3.6))
+    figure, axis = plt.subplots(figsize=(FIGURE_WIDTH, 3.6))
     axis.boxplot([r for _, r in pairs], whis=(0, 100), widths=0.6)
     step = max(1, len(pairs) // 24)
     ticks = np.arange(1, len(pairs) + 1)

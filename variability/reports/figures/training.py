@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from variability.probes import Thresholds
-from variability.reports.style import PALETTE, STATUS_COLOURS, apply_theme
+from variability.reports.style import FIGURE_WIDTH, PALETTE, STATUS_COLOURS, apply_theme
 
 OUTPUT = "output"
 
@@ -43,24 +43,42 @@ def site_order(probes: pd.DataFrame) -> list[str]:
     return names + ([OUTPUT] if OUTPUT in depth.index else [])
 
 
+def site_kinds(probes: pd.DataFrame) -> list[str]:
+    """The activation kinds of the hidden sites (the output left out)."""
+    if probes.empty or "kind" not in probes or "site" not in probes:
+        return []
+    return sorted(set(probes.loc[probes["site"] != OUTPUT, "kind"].dropna()))
+
+
 def _has(frame: pd.DataFrame, *columns: str) -> bool:
     return not frame.empty and all(c in frame and frame[c].notna().any() for c in columns)
 
 
 def training_curves(
-    steps: pd.DataFrame, evals: pd.DataFrame, metric: str = "metric", best_step: int | None = None
+    steps: pd.DataFrame,
+    evals: pd.DataFrame,
+    metric: str = "metric",
+    best_step: int | None = None,
+    baseline: float | None = None,
+    baseline_label: str = "baseline",
 ) -> Figure | None:
-    """Loss against step (training batches and validation) and the validation metric.
+    """Loss against step (training batches and validation), and beside it the validation
+    metric with the baseline's level dashed; a run with no validation metric gets the loss
+    panel alone, not an empty one.
 
     ``steps``: rows with ``step`` and ``loss`` (mean training loss since the previous record).
     ``evals``: rows with ``step``, ``loss`` and ``metric`` (validation). ``metric`` names it.
     """
     has_train = _has(steps, "step", "loss")
     has_eval = _has(evals, "step", "loss")
+    has_metric = _has(evals, "step", "metric")
     if not (has_train or has_eval):
         return None
     apply_theme()
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    figure, axes = plt.subplots(
+        1, 2 if has_metric else 1, figsize=(FIGURE_WIDTH, 3.8), squeeze=False
+    )
+    left = axes[0][0]
     positive = True
     if has_train:
         train = steps.dropna(subset=["loss"]).sort_values("step")
@@ -76,20 +94,27 @@ def training_curves(
     left.set_ylabel("loss" + (" (log)" if positive else ""))
     left.set_title("Loss")
     left.legend()
-    if _has(evals, "step", "metric"):
+    if has_metric:
+        right = axes[0][1]
         val = evals.dropna(subset=["metric"]).sort_values("step")
         right.plot(val["step"], val["metric"], color=PALETTE[1], marker=".", label="validation")
+        if baseline is not None:
+            right.axhline(
+                baseline,
+                color="0.35",
+                linestyle="--",
+                linewidth=1.2,
+                label=f"{baseline_label} ({baseline:.3f})",
+            )
         if best_step is not None:
             right.axvline(best_step, color="#555555", linestyle="--", linewidth=1)
             right.text(
                 best_step, right.get_ylim()[0], " chosen", rotation=90, va="bottom", fontsize=8
             )
         right.set_ylabel(metric)
+        right.set_xlabel("step")
+        right.set_title(f"Validation {metric}")
         right.legend()
-    else:
-        right.text(0.5, 0.5, "no validation metric recorded", ha="center", va="center")
-    right.set_xlabel("step")
-    right.set_title(f"Validation {metric}")
     figure.tight_layout()
     return figure
 
@@ -127,7 +152,7 @@ def site_heatmap(
         norm = Normalize(vmin=vmin, vmax=vmax)
     steps = table.columns.to_numpy()
     sites = list(table.index)
-    figure, axis = plt.subplots(figsize=(11.0, min(12.0, 2.0 + 0.24 * len(sites))))
+    figure, axis = plt.subplots(figsize=(FIGURE_WIDTH, min(12.0, 2.0 + 0.24 * len(sites))))
     image = axis.imshow(
         np.ma.masked_invalid(matrix), aspect="auto", interpolation="nearest", cmap=cmap, norm=norm
     )
@@ -186,7 +211,7 @@ def gradient_rms(probes: pd.DataFrame) -> Figure | None:
     hidden = [s for s in site_order(data) if s != OUTPUT]
     depth_map = ListedColormap(plt.get_cmap("viridis")(np.linspace(0.0, 0.9, 256)))  # no pale end
     colours = depth_map(np.linspace(0.0, 1.0, max(len(hidden), 2)))
-    figure, axis = plt.subplots(figsize=(11, 4.2))
+    figure, axis = plt.subplots(figsize=(FIGURE_WIDTH, 4.2))
     for colour, site in zip(colours, hidden, strict=False):
         rows = data[data["site"] == site].sort_values("step")
         axis.plot(rows["step"], rows["gradient_rms"], color=colour, linewidth=1.2)
@@ -228,7 +253,7 @@ def output_variability(probes: pd.DataFrame, collapsed: float, collapsing: float
         return None
     apply_theme()
     floor = collapsed / 10
-    figure, axis = plt.subplots(figsize=(11, 3.2))
+    figure, axis = plt.subplots(figsize=(FIGURE_WIDTH, 3.2))
     axis.plot(rows["step"], np.clip(rows["variability"], floor, None), color=PALETTE[2], marker=".")
     axis.axhline(collapsed, color=STATUS_COLOURS["collapsed"], linestyle="--", linewidth=1)
     axis.axhline(collapsing, color=STATUS_COLOURS["collapsing"], linestyle=":", linewidth=1)
