@@ -3,6 +3,7 @@ the recorded curves, the ablation, divergence, and the selection rules on hand-m
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -13,6 +14,7 @@ from variability import build_model, load_task
 from variability.experiments.reproductions.curves import (
     choose_on_validation,
     choose_published,
+    compiled,
     train_with_curve,
 )
 from variability.runs.protocol import PROTOCOLS
@@ -131,6 +133,17 @@ def test_compiled_and_eager_training_agree_to_rounding():
         train_with_curve(model, task, config, device=torch.device("cpu"), compile=compile_)
         finals.append(torch.cat([p.detach().reshape(-1) for p in model.parameters()]))
     assert torch.allclose(finals[0], finals[1], atol=1e-4)
+
+
+def test_every_model_a_worker_trains_is_compiled(caplog):
+    """A worker trains many models in turn: dynamo must not reach its recompile limit (8) and run
+    the later ones eagerly, which it would only say in a log line."""
+    caplog.set_level(logging.WARNING, logger="torch._dynamo")
+    for depth in range(1, 11):  # ten models, each a different graph for dynamo
+        model = build_model("fc", 2, 1, depth, width=3, seed=0)
+        forward = compiled(model, torch.rand(8, 2))
+        assert forward is not model
+    assert not [r for r in caplog.records if "recompile_limit" in r.getMessage()]
 
 
 def curve(val, test):

@@ -73,6 +73,10 @@ def compiled(model: nn.Module, example: Tensor) -> Callable[[Tensor], Tensor]:
     for module in model.modules():
         if isinstance(module, HanLayer):
             module.fused = False  # the Han layer's plain ops, which the compiler can fuse
+    # Each model compiles afresh. Dynamo keeps the graphs of every model compiled in this process
+    # (a worker trains many) under one cache entry per code object, and after 8 of them it stops
+    # compiling and runs the rest eagerly, with only a log line to say so.
+    torch.compiler.reset()
     try:
         forward = torch.compile(model)
         forward(example).sum().backward()
