@@ -73,9 +73,9 @@ def test_the_summary_table_and_sentences_follow_the_records(tiny_comparison):
         key=lambda fd: sum(r["test"] for r in records if (r["family"], r["depth"]) == fd),
     )
     assert f"at depth {best[1]}" in lines[2]
-    assert {f: c["cell"] for f, c in chosen_cells(records).items()} == {
-        "fc": "fc-d32-s0",
-        "han": "han-d32-s0",
+    assert {key: c["cell"] for key, c in chosen_cells(records).items()} == {
+        ("fc", "default"): "fc-d32-s0",
+        ("han", "default"): "han-d32-s0",
     }
 
 

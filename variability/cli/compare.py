@@ -28,6 +28,7 @@ from variability.cli.executor_options import (
 )
 from variability.errors import UserError
 from variability.experiments.comparison import (
+    INITS,
     QUICK,
     REPORT,
     RESULTS,
@@ -106,6 +107,15 @@ def compare(
     seeds: Annotated[int, typer.Option(help="Models per family and depth (seeds 0..N-1).")] = (
         QUICK.seeds
     ),
+    inits: Annotated[
+        str,
+        typer.Option(
+            help="Initialisations to compare, separated by commas: default (the family's own) "
+            "or a remedy method of variability init (lsuv, autoinit, center), applied on the "
+            "training inputs to the same built models, seed by seed.",
+            metavar=one_of(list(INITS)) + ",...",
+        ),
+    ] = _show(QUICK.inits),
     protocol: Annotated[
         str,
         typer.Option(
@@ -218,6 +228,7 @@ def compare(
         task_seed=task_seed,
         protocol=protocol,
         han_layout=han_layout,
+        inits=parse_list("inits", inits),
         **training,
     )
     if workers is not None and workers < 1:
@@ -297,8 +308,9 @@ def _announce(
     workers: int | None,
 ) -> None:
     families = ", ".join(family_label(f) for f in settings.families)
+    inits = f", inits {_show(settings.inits)}" if settings.varies_init else ""
     line = (
-        f"{len(cells)} models ({families} at depths {_show(settings.depths)}, "
+        f"{len(cells)} models ({families} at depths {_show(settings.depths)}{inits}, "
         f"{settings.seeds} seeds) at {settings.params:,} parameters on {settings.task}; "
         + executor.describe(target, max(1, len(cells) - before), workers)
     )

@@ -34,7 +34,7 @@ from variability.reports.figures.training import (
 )
 from variability.reports.glossary import glossary_for
 from variability.reports.page import Page, Section
-from variability.reports.style import family_label
+from variability.reports.style import DEFAULT_INIT, family_label, series_label, shows_init
 from variability.reports.text import baseline_name
 from variability.reports.uniform import activation_sentence, uniform_value
 
@@ -65,8 +65,18 @@ class ComparisonData:
 
 
 def cells_frame(cells: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per cell, without the per-site lists."""
-    return pd.DataFrame([{k: v for k, v in c.items() if k != "sites"} for c in cells])
+    """One row per cell, without the per-site lists; ``init`` is "default" where a record
+    (made before inits were a factor) does not say."""
+    frame = pd.DataFrame([{k: v for k, v in c.items() if k != "sites"} for c in cells])
+    if not frame.empty:
+        frame["init"] = frame["init"].fillna(DEFAULT_INIT) if "init" in frame else DEFAULT_INIT
+    return frame
+
+
+def names_init(frame: pd.DataFrame) -> bool:
+    """Whether the comparison's inits are a factor to show: some cell's init is not the
+    default (``shows_init``)."""
+    return "init" in frame and shows_init(frame["init"])
 
 
 def collapse_level(cells: list[dict[str, Any]]) -> float:
@@ -79,26 +89,21 @@ BASELINE_MARGIN = 0.01
 
 
 def summary_table(frame: pd.DataFrame, metric: str, baseline: float | None = None) -> pd.DataFrame:
-    """A row per family and depth: size, figures at initialisation, and the test metric
-    (mean and sample standard deviation over seeds); then the baseline's row, when known."""
+    """A row per family and depth (and init, in that order, where the inits are a factor):
+    size, figures at initialisation, and the test metric (mean and sample standard deviation
+    over seeds); then the baseline's row, when known."""
     rows = []
+    by_init = names_init(frame)
+    inits = list(dict.fromkeys(frame["init"])) if by_init else [None]
     for family in dict.fromkeys(frame["family"]):
         for depth in sorted(frame.loc[frame["family"] == family, "depth"].unique()):
-            group = frame[(frame["family"] == family) & (frame["depth"] == depth)]
-            test = group["test"].astype(float)
-            spread = f" ± {test.std(ddof=1):.3f}" if len(test) > 1 else ""
-            rows.append(
-                {
-                    "family": family_label(family),
-                    "depth": str(int(depth)),
-                    "width": str(int(group["width"].iloc[0])),
-                    "parameters": f"{int(group['params'].iloc[0]):,}",
-                    "output V at init": float(group["output_variability"].astype(float).mean()),
-                    "C2C at init": _share(group["network_collapsed"]),
-                    f"test {metric}": f"{test.mean():.3f}{spread}",
-                    "C2C after training": _share(group["trained_collapsed"]),
-                }
-            )
+            for init in inits:
+                group = frame[(frame["family"] == family) & (frame["depth"] == depth)]
+                if init is not None:
+                    group = group[group["init"] == init]
+                if group.empty:
+                    continue
+                rows.append(_summary_row(family, depth, init, group, metric))
     if baseline is not None and rows:
         rows.append(
             {
@@ -110,6 +115,24 @@ def summary_table(frame: pd.DataFrame, metric: str, baseline: float | None = Non
     return pd.DataFrame(rows)
 
 
+def _summary_row(
+    family: str, depth: int, init: str | None, group: pd.DataFrame, metric: str
+) -> dict[str, Any]:
+    test = group["test"].astype(float)
+    spread = f" ± {test.std(ddof=1):.3f}" if len(test) > 1 else ""
+    return {
+        "family": family_label(family),
+        "depth": str(int(depth)),
+        **({} if init is None else {"init": str(init)}),
+        "width": str(int(group["width"].iloc[0])),
+        "parameters": f"{int(group['params'].iloc[0]):,}",
+        "output V at init": float(group["output_variability"].astype(float).mean()),
+        "C2C at init": _share(group["network_collapsed"]),
+        f"test {metric}": f"{test.mean():.3f}{spread}",
+        "C2C after training": _share(group["trained_collapsed"]),
+    }
+
+
 def _share(flags: pd.Series) -> str:
     return f"{int(flags.fillna(False).astype(bool).sum())} of {len(flags)}"
 
@@ -118,25 +141,30 @@ def story(frame: pd.DataFrame, metric: str, baseline: float | None = None) -> li
     """The results in sentences: where each family collapses at initialisation, who learns.
 
     With the baseline known, a family and depth whose mean test score is within
-    ``BASELINE_MARGIN`` of it is said to be at the baseline, never to be the best."""
+    ``BASELINE_MARGIN`` of it is said to be at the baseline, never to be the best. Where the
+    inits are a factor, every sentence names the init too (``FC · lsuv``)."""
     lines = []
-    for family, group in frame.groupby("family", sort=False):
+    by_init = names_init(frame)
+    frame = frame.assign(init=frame["init"] if by_init else DEFAULT_INIT)
+    for (family, init), group in frame.groupby(["family", "init"], sort=False):
         rates = group.groupby("depth")["network_collapsed"].agg(["sum", "count"])
         collapsed = [(d, int(r["sum"]), int(r["count"])) for d, r in rates.iterrows() if r["sum"]]
-        name = family_label(family)
+        name = series_label(str(family), str(init), by_init)
         if collapsed:
             where = ", ".join(f"{k} of {n} seeds at depth {d}" for d, k, n in collapsed)
             lines.append(f"{name} collapsed to a constant at initialisation in {where}.")
         else:
             depths = ", ".join(str(d) for d in rates.index)
             lines.append(f"{name} did not collapse at initialisation at any depth ({depths}).")
-    means = frame.groupby(["family", "depth"], sort=False)["test"].mean()
+    lines.extend(failed_inits(frame))
+    means = frame.groupby(["family", "init", "depth"], sort=False)["test"].mean()
     if means.empty or not means.notna().any():
         return lines
-    (family, depth), best = means.idxmax(), means.max()
+    (family, init, depth), best = means.idxmax(), means.max()
+    best_name = series_label(family, init, by_init)
     if baseline is None:
         lines.append(
-            f"Best mean test {metric}: {family_label(family)} at depth {depth} ({best:.3f}), "
+            f"Best mean test {metric}: {best_name} at depth {depth} ({best:.3f}), "
             "each model chosen on the validation split."
         )
         return lines
@@ -149,32 +177,50 @@ def story(frame: pd.DataFrame, metric: str, baseline: float | None = None) -> li
         )
         return lines
     lines.append(
-        f"Best mean test {metric}: {family_label(family)} at depth {depth}, {best:.3f} against "
+        f"Best mean test {metric}: {best_name} at depth {depth}, {best:.3f} against "
         f"the {baseline_name(metric)} baseline of {baseline:.3f} (each model chosen on the "
         "validation split)."
     )
-    for name, group in at_baseline.groupby(level=0, sort=False):
-        stayed = [str(d) for d in group.index.get_level_values(1)]
+    for (name, init), group in at_baseline.groupby(level=[0, 1], sort=False):
+        stayed = [str(d) for d in group.index.get_level_values(2)]
         where = f"depth {stayed[0]}" if len(stayed) == 1 else f"depths {', '.join(stayed)}"
         lines.append(
-            f"{family_label(name)} stayed at the baseline at {where}: its mean test "
+            f"{series_label(name, init, by_init)} stayed at the baseline at {where}: its mean test "
             f"{metric} is within {BASELINE_MARGIN:g} of {baseline:.3f}."
         )
     return lines
 
 
-def chosen_cells(cells: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """One model per family for the per-site figures: the deepest, lowest seed."""
-    chosen: dict[str, dict[str, Any]] = {}
+def failed_inits(frame: pd.DataFrame) -> list[str]:
+    """A sentence per init the remedy could not apply to some models (``init_failed`` in their
+    records): those models trained as built, with the family's own weights."""
+    if "init_failed" not in frame:
+        return []
+    failed = frame[frame["init_failed"].notna() & (frame["init_failed"] != "")]
+    lines = []
+    for init, group in failed.groupby("init", sort=False):
+        cells = ", ".join(map(str, group["cell"]))
+        lines.append(
+            f"The {init} remedy failed on {len(group)} model{'s' if len(group) > 1 else ''} "
+            f"({cells}), which trained as built: {group['init_failed'].iloc[0]}"
+        )
+    return lines
+
+
+def chosen_cells(cells: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """One model per family and init for the per-site figures: the deepest, lowest seed; keyed
+    by (family, init)."""
+    chosen: dict[tuple[str, str], dict[str, Any]] = {}
     for cell in cells:
-        best = chosen.get(cell["family"])
+        key = (cell["family"], cell.get("init") or DEFAULT_INIT)
+        best = chosen.get(key)
         if best is None or (cell["depth"], -cell["seed"]) > (best["depth"], -best["seed"]):
-            chosen[cell["family"]] = cell
+            chosen[key] = cell
     return chosen
 
 
 def validation_frame(cells: list[dict[str, Any]], runs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """The validation evaluations of every cell, with the cell's family, depth and seed."""
+    """The validation evaluations of every cell, with the cell's family, depth, init and seed."""
     parts = []
     for cell in cells:
         evals = of_type(runs.get(cell["cell"], pd.DataFrame()), "eval")
@@ -184,7 +230,10 @@ def validation_frame(cells: list[dict[str, Any]], runs: Mapping[str, pd.DataFram
             evals = evals[evals["split"] == "val"]
         parts.append(
             evals[["step", "metric"]].assign(
-                family=cell["family"], depth=cell["depth"], seed=cell["seed"]
+                family=cell["family"],
+                depth=cell["depth"],
+                init=cell.get("init") or DEFAULT_INIT,
+                seed=cell["seed"],
             )
         )
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
@@ -193,8 +242,11 @@ def validation_frame(cells: list[dict[str, Any]], runs: Mapping[str, pd.DataFram
 def describe(settings: Mapping[str, Any], planned: int) -> str:
     families = ", ".join(family_label(f) for f in settings.get("families", []))
     depths = ", ".join(str(d) for d in settings.get("depths", []))
+    inits = settings.get("inits") or [DEFAULT_INIT]
+    named = f", initialised by {', '.join(inits)}" if shows_init(inits) else ""
     return (
-        f"{planned} models: {families} at depths {depths}, {settings.get('seeds')} seeds each, "
+        f"{planned} models: {families} at depths {depths}{named}, {settings.get('seeds')} seeds "
+        "each, "
         f"at a budget of {settings.get('params'):,} parameters; "
         f"{settings.get('steps'):,} steps of {settings.get('optimizer')} "
         f"(lr {settings.get('lr')}, batch {settings.get('batch_size')}); "
@@ -228,8 +280,9 @@ def build_comparison_page(data: ComparisonData, *, title: str | None = None) -> 
         summary.paragraph(line)
     summary.table(
         summary_table(frame, metric, test_baseline),
-        caption="Every family and depth: width and exact parameter count (the same for every "
-        "seed); mean output variability and the seeds collapsed to a constant (C2C) at "
+        caption=f"Every family and depth{' and init' if names_init(frame) else ''}: width and "
+        "exact parameter count (the same for every seed); mean output variability and the "
+        "seeds collapsed to a constant (C2C) at "
         "initialisation; test metric (mean ± standard deviation over seeds) of the checkpoint "
         "chosen on validation, and the seeds whose chosen checkpoint is collapsed. Last row: "
         f"the baseline, the {baseline_name(metric)}, which is what a model collapsed to a "
@@ -245,13 +298,15 @@ def build_comparison_page(data: ComparisonData, *, title: str | None = None) -> 
         "drawn there). Right: the share of seeds whose output is collapsed.",
     )
     chosen = chosen_cells(data.cells)
-    profiles = {f: pd.DataFrame(c.get("sites") or []) for f, c in chosen.items()}
-    names = "; ".join(f"{family_label(f)}: {c['cell']}" for f, c in chosen.items())
+    by_init = names_init(frame)
+    profiles = {key: pd.DataFrame(c.get("sites") or []) for key, c in chosen.items()}
+    names = "; ".join(f"{series_label(*key, by_init)}: {c['cell']}" for key, c in chosen.items())
     init.figure(
         site_profiles(profiles, collapsed),
         "site_profiles",
         f"Variability V (top) and activation ratio (bottom) at every hidden layer of one model "
-        f"per family at initialisation, the deepest with the first seed ({names}).",
+        f"per family{' and init' if by_init else ''} at initialisation, the deepest with the "
+        f"first seed ({names}).",
     )
     init.figure(
         metric_against_depth(frame, "v3", "V3 at initialisation"),
@@ -300,8 +355,9 @@ def build_comparison_page(data: ComparisonData, *, title: str | None = None) -> 
         "ratio on the probe set at every recorded step (rows: sites in depth order, the output "
         "last; columns: steps)."
     )
-    for family, cell in chosen.items():
-        _heatmaps(maps, family, cell, data.runs.get(cell["cell"], pd.DataFrame()), collapsed)
+    for (family, how), cell in chosen.items():
+        runs = data.runs.get(cell["cell"], pd.DataFrame())
+        _heatmaps(maps, family, how if by_init else None, cell, runs, collapsed)
 
     page.section("What the figures mean").definitions(
         glossary_for(
@@ -323,22 +379,30 @@ def build_comparison_page(data: ComparisonData, *, title: str | None = None) -> 
 
 
 def _heatmaps(
-    section: Section, family: str, cell: dict[str, Any], records: pd.DataFrame, collapsed: float
+    section: Section,
+    family: str,
+    init: str | None,
+    cell: dict[str, Any],
+    records: pd.DataFrame,
+    collapsed: float,
 ) -> None:
+    """A model's heatmaps; ``init`` named (in the label and file names) where it is a factor."""
     probes = of_type(records, "probe")
     inputs = watched_inputs(probes)
     watched = probes[probes["inputs"] == inputs] if inputs else pd.DataFrame()
-    label = f"{family_label(family)} ({cell['cell']}, width {cell['width']})"
+    name = family_label(family) if init is None else series_label(family, init, True)
+    label = f"{name} ({cell['cell']}, width {cell['width']})"
+    key = family if init is None else f"{family}_{init}"
     section.figure(
         variability_heatmap(watched, collapsed),
-        f"heatmap_variability_{family}",
+        f"heatmap_variability_{key}",
         f"{label}: variability V per site and step (log colour scale; darkest: collapsed).",
     )
     ratio = uniform_value(watched, "activation_ratio")
     if ratio is None:
         section.figure(
             activation_heatmap(watched),
-            f"heatmap_activation_{family}",
+            f"heatmap_activation_{key}",
             f"{label}: activation ratio per site and step.",
         )
     else:
@@ -380,6 +444,8 @@ __all__ = [
     "build_comparison_page",
     "cells_frame",
     "chosen_cells",
+    "failed_inits",
+    "names_init",
     "story",
     "summary_table",
     "write_comparison_report",

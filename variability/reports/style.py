@@ -6,6 +6,8 @@ import matplotlib
 
 matplotlib.use("Agg")  # reports never need a display; set before seaborn imports pyplot
 
+from collections.abc import Iterable
+
 import numpy as np
 import seaborn as sns
 from matplotlib.axes import Axes
@@ -39,6 +41,24 @@ def family_colour(family: str) -> tuple[float, float, float]:
 
 def family_label(family: str) -> str:
     return FAMILY_LABELS.get(family, family)
+
+
+DEFAULT_INIT = "default"
+"""A comparison cell's init when it is the family's own (records made before inits lack it)."""
+INIT_LINESTYLES = ("-", "--", ":", "-.")
+"""Where a comparison's inits differ, each init's line style, in the order they come; the
+family keeps its colour."""
+
+
+def shows_init(inits: Iterable[object]) -> bool:
+    """Whether figures, tables and sentences name the init: when any is not the default, so that
+    a comparison of the default init alone reads as it always did."""
+    return any(init != DEFAULT_INIT for init in inits)
+
+
+def series_label(family: str, init: str, named: bool) -> str:
+    """``FC``, or where inits are ``named``, ``FC · lsuv`` (and ``FC · default``)."""
+    return f"{family_label(family)} · {init}" if named else family_label(family)
 
 
 def note_floor(axis: Axes, values: ArrayLike, floor: float) -> None:

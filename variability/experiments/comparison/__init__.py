@@ -1,6 +1,6 @@
 """``variability compare``: FC, LCW and Han at one parameter budget, over depths and seeds.
 
-Every cell (family x depth x seed) is built at equal parameters, probed at initialisation,
+Every cell (family x depth x init x seed) is built at equal parameters, probed at initialisation,
 trained with a Monitor, selected on the validation split and scored on the test split. One file
 per idea: ``settings`` (what decides the results), ``plan`` (the cells, sized at the budget),
 ``folder`` (the files a comparison keeps), ``cells`` (one cell, and many at once), ``run``
@@ -21,6 +21,7 @@ from variability.experiments.comparison.folder import (
 from variability.experiments.comparison.plan import Cell, plan_cells
 from variability.experiments.comparison.run import Comparison, compare, load_comparison
 from variability.experiments.comparison.settings import (
+    INITS,
     QUICK,
     CompareError,
     CompareSettings,
@@ -28,6 +29,7 @@ from variability.experiments.comparison.settings import (
 
 __all__ = [
     "CELLS",
+    "INITS",
     "QUICK",
     "REPORT",
     "RESULTS",

@@ -1,6 +1,7 @@
 """One cell of a comparison, and running many: in this process, or one process per CPU core.
 
-A cell builds its model at the budget, probes it at initialisation (per-site V and activation
+A cell builds its model at the budget (with a remedy's initialisation if its init is not the
+default; see ``initialize``), probes it at initialisation (per-site V and activation
 ratio, output V, C2C, V3 for tasks of at most 3 inputs, pieces per line), trains it with the
 trainer (a Monitor records the probe set every ``record_every`` steps), and returns one record for
 ``results.jsonl`` with the model chosen on validation scored on the test split.
@@ -27,6 +28,7 @@ from variability.experiments.comparison.settings import CompareSettings
 from variability.experiments.in_job import job_dir, tell
 from variability.experiments.jobs import Executor, Job, LocalExecutor
 from variability.probes import pieces_per_line, probe_model, v3
+from variability.remedy import RemedyError, reinitialize
 from variability.runs.run_dir import json_safe
 from variability.runs.trainer import probe_set, train
 from variability.tasks import Task
@@ -66,6 +68,25 @@ def probe_at_init(
     return record
 
 
+def initialize(model: torch.nn.Module, init: str, task: Task) -> str | None:
+    """Apply the cell's init to the freshly built ``model`` in place: nothing for "default", the
+    remedy method otherwise. Returns None, or why the remedy failed: then the model is kept as
+    built (``reinitialize`` leaves it unchanged when it raises) and trains anyway, and the cell's
+    record says ``init_failed``, so that one model the remedy cannot fix neither stops the
+    comparison nor passes for a remedied one.
+    """
+    if init == "default":
+        return None
+    # The remedy looks at inputs only, never at labels; it is given the training inputs (not the
+    # test split, nor the grid the probe reads), so that nothing the model is fitted on comes
+    # from the data it is scored or judged on.
+    try:
+        reinitialize(model, task.x_train, method=init)
+    except RemedyError as error:
+        return str(error)
+    return None
+
+
 def run_cell(
     cell: Cell,
     settings: CompareSettings,
@@ -74,7 +95,8 @@ def run_cell(
     device: torch.device,
     on_step: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Build, probe at initialisation, train (resuming a cell's interrupted run), score."""
+    """Build, initialise (the cell's init), probe at initialisation, train (resuming a cell's
+    interrupted run), score."""
     started = time.perf_counter()
     dense = settings.dense_layers(cell.family, cell.depth) if cell.family == "han" else None
     model = build_model(
@@ -88,6 +110,7 @@ def run_cell(
     )
     if count_params(model) != cell.params:  # the plan counted a model built the same way
         raise RuntimeError(f"{cell.name} has {count_params(model)} parameters, not {cell.params}")
+    init_failed = initialize(model, cell.init, task)
     model.to(device)
     init = probe_at_init(model, task)
     probing = time.perf_counter() - started
@@ -107,6 +130,7 @@ def run_cell(
         "type": "cell",
         "cell": cell.name,
         **asdict(cell),
+        **({} if cell.init == "default" else {"init_failed": init_failed}),
         **init,
         "metric": result.metric,
         **{key: getattr(result, key) for key in ("train", "val", "test")},

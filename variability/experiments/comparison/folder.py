@@ -91,7 +91,9 @@ def check_settings(folder: Path, settings: CompareSettings, fresh: bool) -> None
             old = existing.get("settings") or {}
             new = wanted["settings"]
             differ = [
-                f"{k} {_show(old.get(k))} -> {_show(new[k])}" for k in new if old.get(k) != new[k]
+                f"{k} {_show(old.get(k))} -> {_show(new.get(k))}"
+                for k in {**new, **old}  # a setting left out at its default is in one of them
+                if old.get(k) != new.get(k)
             ]
             raise CompareError(
                 f"{folder} holds a comparison made with other settings "

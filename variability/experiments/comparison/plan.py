@@ -1,4 +1,4 @@
-"""The plan of a comparison: every cell (family x depth x seed), sized at the budget."""
+"""The plan of a comparison: every cell (family x depth x init x seed), sized at the budget."""
 
 from __future__ import annotations
 
@@ -11,22 +11,28 @@ from variability.experiments.comparison.settings import CompareError, CompareSet
 
 @dataclass(frozen=True)
 class Cell:
-    """One model of the comparison: a family at a depth, sized to the budget, with a seed."""
+    """One model of the comparison: a family at a depth, sized to the budget, with a seed, and
+    how its weights start (``init``: "default", the family's own, or a remedy method)."""
 
     family: str
     depth: int
     seed: int
     width: int
     params: int
+    init: str = "default"
 
     @property
     def name(self) -> str:
-        return f"{self.family}-d{self.depth}-s{self.seed}"
+        """``fc-d6-s0``; a remedied model's name ends with its method (``fc-d6-s0-lsuv``), so a
+        comparison of the default init alone keeps the names it always had."""
+        suffix = "" if self.init == "default" else f"-{self.init}"
+        return f"{self.family}-d{self.depth}-s{self.seed}{suffix}"
 
 
 def plan_cells(settings: CompareSettings, d_in: int, d_out: int) -> list[Cell]:
-    """Every cell of the comparison, sized at the budget, in the order they run (depth by depth,
-    shallow first); sizes a family cannot meet are all refused at once, before anything runs.
+    """Every cell of the comparison, sized at the budget, in plan order (depth by depth, shallow
+    first; within a family, init by init, then seed by seed); sizes a family cannot meet are all
+    refused at once, before anything runs.
 
     DEFINITIONS.md: each family takes the width whose count is nearest to the budget, on either
     side, and a family that cannot come within the tolerance of it is refused. The refusal lists
@@ -53,8 +59,9 @@ def plan_cells(settings: CompareSettings, d_in: int, d_out: int) -> list[Cell]:
             dense = settings.dense_layers(family, depth) if family == "han" else None
             model = build_model(family, d_in, d_out, depth, width=width, seed=0, dense_layers=dense)
             count = count_params(model)
-            for seed in range(settings.seeds):
-                cells.append(Cell(family, depth, seed, width, count))
+            for init in settings.inits:
+                for seed in range(settings.seeds):
+                    cells.append(Cell(family, depth, seed, width, count, init))
     if refused:
         raise CompareError(_refusal(refused, settings))
     return cells

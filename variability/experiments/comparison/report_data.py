@@ -19,13 +19,15 @@ from variability.experiments.comparison.run import Comparison
 from variability.probes.evaluation import predict
 from variability.reports.comparison_report import ComparisonData, write_comparison_report
 from variability.reports.provenance import command_line, provenance
+from variability.reports.style import series_label
 from variability.runs.run_dir import records_frame
 
 
 @dataclass(frozen=True)
 class LearnedFunctions:
     """A 2-D task's target and each (family, depth) model's output on the input grid, as
-    images indexed [i, j]; ``extent`` is the grid's box (low, high) on both axes."""
+    images indexed [i, j]; ``extent`` is the grid's box (low, high) on both axes. Where the
+    comparison's inits are a factor, the family is a label naming the init (``FC · lsuv``)."""
 
     target: np.ndarray
     images: dict[tuple[str, int], np.ndarray]
@@ -39,12 +41,15 @@ def learned_functions(comparison: Comparison, seed: int = 0) -> LearnedFunctions
     if grid is None:
         return None
     images = {}
+    named = comparison.settings.varies_init
     for record in comparison.records:
         path = comparison.run_dir(record) / "model.pt"
         if record["seed"] != seed or not path.exists():
             continue
         outputs = predict(load_model(path, device="cpu"), grid.x)
-        images[(record["family"], record["depth"])] = grid.image(outputs[:, 0]).numpy()
+        init = record.get("init") or "default"
+        row = series_label(record["family"], init, True) if named else record["family"]
+        images[(row, record["depth"])] = grid.image(outputs[:, 0]).numpy()
     return LearnedFunctions(grid.image(grid.y).numpy(), images, (grid.low, grid.high))
 
 

@@ -12,9 +12,14 @@ from typing import Any
 from variability.arch import DEFAULT_TOLERANCE, FAMILIES
 from variability.arch.layouts import HAN_LAYOUTS, dense_layers_for
 from variability.errors import UserError
+from variability.remedy import METHODS as REMEDY_METHODS
 from variability.runs.config import OPTIMIZERS, TrainConfig
 from variability.runs.protocol import PROTOCOLS
 from variability.tasks import Task, load_task
+
+DEFAULT_INITS = ("default",)
+INITS = ("default", *REMEDY_METHODS)
+"""A comparison's initialisations: the family's own, or a remedy method applied to it."""
 
 
 class CompareError(UserError):
@@ -29,7 +34,10 @@ class CompareSettings:
     ``tolerance`` is DEFINITIONS.md's rule of equal parameter counts, for every comparison: each
     family takes the width whose count is nearest the budget, and a family that cannot come
     within 5% of it is refused. ``every``: record the probe's figures every this many steps
-    (default: a tenth of the steps).
+    (default: a tenth of the steps). ``inits``: how each model's weights start, a factor of the
+    comparison: ``"default"`` (the family's own initialisation) or a remedy method
+    (``variability.remedy.METHODS``), applied to the same built model, so that the inits of one
+    seed start from the same weights.
     """
 
     task: str = "checkerboard"
@@ -46,6 +54,7 @@ class CompareSettings:
     task_seed: int = 0
     protocol: str = "default"
     han_layout: str = "default"
+    inits: tuple[str, ...] = ("default",)
 
     def __post_init__(self) -> None:
         for name in ("params", "seeds", "steps", "batch_size"):
@@ -84,6 +93,22 @@ class CompareSettings:
                 f"unknown Han layout {self.han_layout!r}; known: {', '.join(HAN_LAYOUTS)}"
             )
 
+        if not self.inits:
+            raise CompareError(f"no inits to compare: choose from {', '.join(INITS)}")
+        unknown = [i for i in self.inits if i not in INITS]
+        if unknown:
+            raise CompareError(
+                f"unknown init{'' if len(unknown) == 1 else 's'} {', '.join(unknown)}; "
+                f"known: {', '.join(INITS)}"
+            )
+        if len(set(self.inits)) != len(self.inits):
+            raise CompareError(f"inits repeat: {','.join(self.inits)}")
+
+    @property
+    def varies_init(self) -> bool:
+        """Whether the initialisation is a factor: any init other than the family's own."""
+        return self.inits != DEFAULT_INITS
+
     @property
     def record_every(self) -> int:
         return self.every or max(1, self.steps // 10)
@@ -119,21 +144,23 @@ class CompareSettings:
         return (self.task, self.task_seed, tuple(sorted(options.items())))
 
     def to_json(self) -> dict[str, Any]:
-        """As stored in compare.json; settings added since (protocol, Han layout) only when they
-        are not their default, so comparisons started before still resume."""
+        """As stored in compare.json; settings added since (protocol, Han layout, inits) only
+        when they are not their default, so comparisons started before still resume."""
         data = asdict(self)
-        data["depths"] = list(self.depths)
-        data["families"] = list(self.families)
+        for key in ("depths", "families", "inits"):
+            data[key] = list(data[key])
         for key in ("protocol", "han_layout"):
             if data[key] == "default":
                 del data[key]
+        if self.inits == DEFAULT_INITS:
+            del data["inits"]
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CompareSettings:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        for key in ("depths", "families"):
+        for key in ("depths", "families", "inits"):
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**values)
@@ -150,4 +177,4 @@ parameters (every family within 5% of it, the same widths whether the nearest co
 or below), depths 2 and 6, 3 seeds, 1,000 steps of Adam."""
 
 
-__all__ = ["QUICK", "CompareError", "CompareSettings"]
+__all__ = ["DEFAULT_INITS", "INITS", "QUICK", "CompareError", "CompareSettings"]

@@ -1,8 +1,13 @@
-"""Figures of a comparison: families against depth, at one parameter budget."""
+"""Figures of a comparison: families against depth, at one parameter budget.
+
+Where a comparison's inits are a factor (a cell's ``init`` other than "default"), each (family,
+init) is a series of its own: the family's colour, the init's line style, labelled ``FC · lsuv``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -13,12 +18,40 @@ from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 
 from variability.reports.style import (
+    DEFAULT_INIT,
     FIGURE_WIDTH,
+    INIT_LINESTYLES,
     apply_theme,
     family_colour,
     family_label,
     note_floor,
+    series_label,
+    shows_init,
 )
+
+Series = tuple[str, str]
+"""A line of a figure: (family, init)."""
+
+
+def _with_init(cells: pd.DataFrame) -> pd.DataFrame:
+    if "init" in cells:
+        return cells.assign(init=cells["init"].fillna(DEFAULT_INIT))
+    return cells.assign(init=DEFAULT_INIT)
+
+
+def _styles(series: list[Series]) -> dict[Series, dict[str, Any]]:
+    """Colour by family, line style by init, and the label (naming the init where any is not
+    the default)."""
+    inits = list(dict.fromkeys(init for _, init in series))
+    named = shows_init(inits)
+    return {
+        (family, init): {
+            "color": family_colour(family),
+            "linestyle": INIT_LINESTYLES[inits.index(init) % len(INIT_LINESTYLES)],
+            "label": series_label(family, init, named),
+        }
+        for family, init in series
+    }
 
 
 def _depth_axis(axis: Axes, depths: list[int]) -> None:
@@ -29,15 +62,20 @@ def _depth_axis(axis: Axes, depths: list[int]) -> None:
     axis.set_xlabel("depth (hidden layers, log scale)")
 
 
-def _by_family(
+def _by_series(
     cells: pd.DataFrame, column: str
-) -> Iterator[tuple[str, pd.DataFrame, pd.DataFrame]]:
-    for family, group in cells.groupby("family", sort=False):
+) -> Iterator[tuple[Series, dict[str, Any], pd.DataFrame, pd.DataFrame]]:
+    """Per (family, init): its style, its cells' (depth, column) values and their statistics."""
+    cells = _with_init(cells)
+    groups = list(cells.groupby(["family", "init"], sort=False))
+    styles = _styles([(str(f), str(i)) for (f, i), _ in groups])
+    for (family, init), group in groups:
         values = group[["depth", column]].dropna()
         if values.empty:
             continue
         stats = values.groupby("depth")[column].agg(["mean", "min", "max"]).reset_index()
-        yield family, values, stats
+        key = (str(family), str(init))
+        yield key, styles[key], values, stats
 
 
 def variability_and_collapse(cells: pd.DataFrame, collapsed: float) -> Figure | None:
@@ -49,18 +87,13 @@ def variability_and_collapse(cells: pd.DataFrame, collapsed: float) -> Figure | 
     depths = sorted(cells["depth"].unique())
     figure, (left, right) = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, 4))
     floor = collapsed / 10
-    jitter = {f: 1 + 0.04 * (i - 1) for i, f in enumerate(cells["family"].unique())}
-    for family, values, stats in _by_family(cells, "output_variability"):
-        colour = family_colour(family)
+    cells = _with_init(cells)
+    series = list(dict.fromkeys(zip(cells["family"], cells["init"], strict=True)))
+    jitter = {key: 1 + 0.04 * (i - 1) for i, key in enumerate(series)}
+    for key, style, values, stats in _by_series(cells, "output_variability"):
         v = np.clip(values["output_variability"].to_numpy(float), floor, None)
-        left.scatter(values["depth"] * jitter[family], v, color=colour, alpha=0.5, s=18)
-        left.plot(
-            stats["depth"],
-            np.clip(stats["mean"], floor, None),
-            color=colour,
-            marker="o",
-            label=family_label(family),
-        )
+        left.scatter(values["depth"] * jitter[key], v, color=style["color"], alpha=0.5, s=18)
+        left.plot(stats["depth"], np.clip(stats["mean"], floor, None), marker="o", **style)
     left.set_yscale("log")
     left.axhline(
         collapsed,
@@ -74,20 +107,9 @@ def variability_and_collapse(cells: pd.DataFrame, collapsed: float) -> Figure | 
     note_floor(left, cells["output_variability"], floor)
     _depth_axis(left, depths)
     left.legend(loc="best")
-    rate = (
-        cells.assign(c2c=cells["network_collapsed"].astype(float))
-        .groupby(["family", "depth"], sort=False)["c2c"]
-        .mean()
-        .reset_index()
-    )
-    for family, group in rate.groupby("family", sort=False):
-        right.plot(
-            group["depth"],
-            group["c2c"],
-            color=family_colour(family),
-            marker="o",
-            label=family_label(family),
-        )
+    rate = cells.assign(c2c=cells["network_collapsed"].astype(float))
+    for _key, style, _values, stats in _by_series(rate, "c2c"):
+        right.plot(stats["depth"], stats["mean"], marker="o", **style)
     right.set_ylim(-0.03, 1.03)
     right.set_ylabel("C2C rate: share of seeds collapsed")
     right.set_title("Collapse to constants at initialisation")
@@ -117,11 +139,10 @@ def metric_against_depth(
     apply_theme()
     depths = sorted(cells["depth"].unique())
     figure, axis = plt.subplots(figsize=(FIGURE_WIDTH, 4))
-    for family, values, stats in _by_family(cells, column):
-        colour = family_colour(family)
+    for _key, style, values, stats in _by_series(cells, column):
+        colour = style["color"]
         axis.scatter(values["depth"], values[column], color=colour, alpha=0.45, s=16)
-        label_text = family_label(family)
-        axis.plot(stats["depth"], stats["mean"], color=colour, marker="o", label=label_text)
+        axis.plot(stats["depth"], stats["mean"], marker="o", **style)
         axis.fill_between(stats["depth"], stats["min"], stats["max"], color=colour, alpha=0.15)
     if baseline is not None:
         _baseline(axis, baseline, f"{baseline_label} ({baseline:.3f})")
@@ -133,26 +154,21 @@ def metric_against_depth(
     return figure
 
 
-def site_profiles(profiles: dict[str, pd.DataFrame], collapsed: float) -> Figure | None:
-    """Per-site V and activation ratio through depth, one model per family."""
+def site_profiles(profiles: dict[Series, pd.DataFrame], collapsed: float) -> Figure | None:
+    """Per-site V and activation ratio through depth, one model per (family, init)."""
     profiles = {k: v for k, v in profiles.items() if not v.empty}
     if not profiles:
         return None
     apply_theme()
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 6), sharex=True)
     floor = collapsed / 10
-    for family, sites in profiles.items():
-        colour = family_colour(family)
+    styles = _styles(list(profiles))
+    for key, sites in profiles.items():
         position = np.arange(1, len(sites) + 1)
-        top.plot(
-            position,
-            np.clip(sites["variability"].to_numpy(float), floor, None),
-            color=colour,
-            marker=".",
-            label=family_label(family),
-        )
+        variability = np.clip(sites["variability"].to_numpy(float), floor, None)
+        top.plot(position, variability, marker=".", **styles[key])
         ratio = sites["activation_ratio"].astype(float)
-        bottom.plot(position, ratio, color=colour, marker=".", label=family_label(family))
+        bottom.plot(position, ratio, marker=".", **styles[key])
     top.set_yscale("log")
     top.axhline(collapsed, color="#b2182b", linestyle="--", linewidth=1)
     note_floor(top, pd.concat([p["variability"] for p in profiles.values()]), floor)
@@ -169,32 +185,33 @@ def site_profiles(profiles: dict[str, pd.DataFrame], collapsed: float) -> Figure
 def validation_curves(
     curves: pd.DataFrame, metric: str, baseline: float | None = None, constant: str = "baseline"
 ) -> Figure | None:
-    """Validation metric against step: a panel per depth, a line per cell, coloured by family;
-    the baseline (the ``constant`` prediction's score) dashed.
+    """Validation metric against step: a panel per depth, a line per cell, coloured by family
+    (styled by init where inits are a factor); the baseline (the ``constant`` prediction's
+    score) dashed.
 
-    ``curves``: one row per evaluation, columns family, depth, seed, step, metric.
+    ``curves``: one row per evaluation, columns family, depth, seed, step, metric (and init).
     """
     needed = {"family", "depth", "seed", "step", "metric"}
     if curves.empty or not needed <= set(curves.columns):
         return None
     apply_theme()
+    curves = _with_init(curves)
+    styles = _styles(list(dict.fromkeys(zip(curves["family"], curves["init"], strict=True))))
     depths = sorted(curves["depth"].unique())
     figure, axes = plt.subplots(
         1, len(depths), figsize=(FIGURE_WIDTH, 3.6), sharey=True, squeeze=False
     )
     for axis, depth in zip(axes[0], depths, strict=True):
         at_depth = curves[curves["depth"] == depth]
-        for (family, _seed), rows in at_depth.groupby(["family", "seed"], sort=False):
+        for (family, init, _seed), rows in at_depth.groupby(["family", "init", "seed"], sort=False):
             rows = rows.sort_values("step")
-            axis.plot(rows["step"], rows["metric"], color=family_colour(family), alpha=0.8)
+            style = {k: v for k, v in styles[(family, init)].items() if k != "label"}
+            axis.plot(rows["step"], rows["metric"], alpha=0.8, **style)
         _baseline(axis, baseline, constant)
         axis.set_title(f"depth {depth}")
         axis.set_xlabel("step")
     axes[0][0].set_ylabel(f"validation {metric}")
-    handles = [
-        Line2D([], [], color=family_colour(f), label=family_label(f))
-        for f in curves["family"].unique()
-    ]
+    handles = [Line2D([], [], **style) for style in styles.values()]
     if baseline is not None:
         handles.append(
             Line2D([], [], color="0.35", linestyle="--", label=f"{constant} ({baseline:.3f})")
@@ -212,7 +229,8 @@ def learned_function_grid(
 ) -> Figure | None:
     """A 2-D task's target beside each (family, depth) model's learned function.
 
-    ``images[(family, depth)][i, j]``: the output at grid point (i, j), i along the first input
+    ``images[(family, depth)][i, j]``: the output (a row may be a label, ``FC · lsuv``, shown as
+    it is) at grid point (i, j), i along the first input
     coordinate (drawn horizontally). Drawn on the target's 0-to-1 scale, which the colour bar
     shows; outputs beyond it are drawn at its ends.
     """
