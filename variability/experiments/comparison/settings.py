@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -68,16 +69,7 @@ class CompareSettings:
             _check_int("every depth", depth, 1)
         if len(set(self.depths)) != len(self.depths):
             raise CompareError(f"depths repeat: {','.join(map(str, self.depths))}")
-        if not self.families:
-            raise CompareError(f"no families to compare: choose from {', '.join(FAMILIES)}")
-        unknown = [f for f in self.families if f not in FAMILIES]
-        if unknown:
-            raise CompareError(
-                f"unknown famil{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}; "
-                f"known: {', '.join(FAMILIES)}"
-            )
-        if len(set(self.families)) != len(self.families):
-            raise CompareError(f"families repeat: {','.join(self.families)}")
+        _check_names(("family", "families"), self.families, FAMILIES)
         if self.optimizer not in OPTIMIZERS:
             raise CompareError(
                 f"unknown optimizer {self.optimizer!r}; known: {', '.join(OPTIMIZERS)}"
@@ -92,17 +84,7 @@ class CompareSettings:
             raise CompareError(
                 f"unknown Han layout {self.han_layout!r}; known: {', '.join(HAN_LAYOUTS)}"
             )
-
-        if not self.inits:
-            raise CompareError(f"no inits to compare: choose from {', '.join(INITS)}")
-        unknown = [i for i in self.inits if i not in INITS]
-        if unknown:
-            raise CompareError(
-                f"unknown init{'' if len(unknown) == 1 else 's'} {', '.join(unknown)}; "
-                f"known: {', '.join(INITS)}"
-            )
-        if len(set(self.inits)) != len(self.inits):
-            raise CompareError(f"inits repeat: {','.join(self.inits)}")
+        _check_names(("init", "inits"), self.inits, INITS)
 
     @property
     def varies_init(self) -> bool:
@@ -164,6 +146,21 @@ class CompareSettings:
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**values)
+
+
+def _check_names(kind: tuple[str, str], names: tuple[str, ...], known: Sequence[str]) -> None:
+    """Names of one kind (singular, plural), each known and none twice, at least one."""
+    one, many = kind
+    if not names:
+        raise CompareError(f"no {many} to compare: choose from {', '.join(known)}")
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise CompareError(
+            f"unknown {one if len(unknown) == 1 else many} {', '.join(unknown)}; "
+            f"known: {', '.join(known)}"
+        )
+    if len(set(names)) != len(names):
+        raise CompareError(f"{many} repeat: {','.join(names)}")
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:
