@@ -17,7 +17,7 @@ from .conftest import LOOPBACK_ENV
 SCRIPT = Path(sys.executable).parent / "variability"
 ENV = {**os.environ, **LOOPBACK_ENV, "CI": "true", "NO_COLOR": "1", "COLUMNS": "200"}
 COMPARISON = [
-    "compare", "--depths", "2,6", "--families", "fc,han", "--seeds", "2", "--steps", "60",
+    "compare", "--depths", "2,6", "--families", "fc,han", "--seeds", "2", "--steps", "300",
     "--every", "20", "--batch-size", "64", "--tolerance", "0.25",
 ]  # fmt: skip
 CELLS = 8

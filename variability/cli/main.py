@@ -5,15 +5,20 @@ named on the command line that does not exist is an error the command line alone
 it is told before those imports, in the same words and with the same exit code (2) as the
 commands' own checks, which stay in place: this is only the fast path.
 
-After Ctrl-C (exit code 130), a second Ctrl-C is ignored while the interpreter cleans up: an
-interrupted clean-up leaves worker pools' semaphores behind ("leaked semaphore" warnings).
+Ctrl-C ends a command with exit code 130, and only the first Ctrl-C counts: every command exits
+on it, and a second one, arriving while the command stops its workers, prints its last line or
+the interpreter cleans up, would cut that short (no line saying how to resume, or "leaked
+semaphore" warnings from a worker pool's clean-up).
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["VALUE_OPTIONS", "main", "quick_check"]
 
@@ -100,6 +105,29 @@ def _fail(message: str) -> None:
     console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
 
 
+class _FirstInterruptOnly:
+    """A SIGINT handler that raises ``KeyboardInterrupt`` once and ignores every later SIGINT,
+    even where code that set its own handler for a while (a worker pool starting processes with
+    SIGINT ignored) puts this one back."""
+
+    def __init__(self) -> None:
+        self.interrupted = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if not self.interrupted:
+            self.interrupted = True
+            raise KeyboardInterrupt
+
+
+def _first_interrupt_only() -> Any:
+    """Install ``_FirstInterruptOnly`` in place of Python's own handler; return what to put back
+    (None: nothing was changed)."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        return signal.signal(signal.SIGINT, _FirstInterruptOnly())
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the command line (``argv``: the arguments, default ``sys.argv[1:]``)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -107,15 +135,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     if message is not None:
         _fail(message)
         sys.exit(EXIT_USAGE)
+    previous = _first_interrupt_only()
     try:
         from variability.cli.app import app
 
         app(args=args, prog_name="variability")
     except KeyboardInterrupt:  # while the commands are imported
+        previous = None
         sys.exit(EXIT_INTERRUPTED)
     except SystemExit as done:
         if done.code == EXIT_INTERRUPTED:
-            from variability.runs.interrupts import ignore_further_interrupts
-
-            ignore_further_interrupts()
+            previous = None  # the interpreter's clean-up, too, runs with Ctrl-C ignored
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
         raise
+    finally:
+        if previous is not None:  # called from Python (tests): its own handler back
+            signal.signal(signal.SIGINT, previous)
