@@ -27,10 +27,17 @@ LONG = [
 STOPPED_WITHIN = 15.0
 
 
+def as_in_a_terminal() -> None:
+    """Ctrl-C's default disposition in the command, as a terminal's foreground job has it: a
+    test run started in the background of a script inherits SIGINT ignored, which Python keeps."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(out: Path) -> subprocess.Popen:
     command = [sys.executable, "-m", "variability", *LONG, "--out", str(out)]
     return subprocess.Popen(
         command,
+        preexec_fn=as_in_a_terminal,
         env={**os.environ, **ENV},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

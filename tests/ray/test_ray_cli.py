@@ -17,12 +17,18 @@ from .conftest import LOOPBACK_ENV
 SCRIPT = Path(sys.executable).parent / "variability"
 ENV = {**os.environ, **LOOPBACK_ENV, "CI": "true", "NO_COLOR": "1", "COLUMNS": "200"}
 COMPARISON = [
-    "compare", "--depths", "2,6", "--families", "fc,han", "--seeds", "2", "--steps", "300",
+    "compare", "--depths", "2,6", "--families", "fc,han", "--seeds", "2", "--steps", "60",
     "--every", "20", "--batch-size", "64", "--tolerance", "0.25",
 ]  # fmt: skip
 CELLS = 8
 TIMEOUT = 300.0
 """Seconds a command may take on a busy 2-core machine (a few are usual)."""
+
+
+def as_in_a_terminal() -> None:
+    """Ctrl-C's default disposition in the command, as a terminal's foreground job has it: a
+    test run started in the background of a script inherits SIGINT ignored, which Python keeps."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def lines(results: Path) -> list[str]:
@@ -36,7 +42,12 @@ def test_an_interrupted_ray_comparison_reruns_only_the_missing_models(ray_cluste
     command = [str(SCRIPT), *COMPARISON, "--executor", "ray", "--ray-address", ray_cluster]
     command += ["--out", str(out)]
     first = subprocess.Popen(
-        command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=as_in_a_terminal,
     )
     try:
         deadline = time.monotonic() + TIMEOUT
