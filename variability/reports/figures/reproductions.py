@@ -3,6 +3,8 @@ records and returns a figure, or None when the data it needs is missing."""
 
 from __future__ import annotations
 
+import math
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -13,6 +15,11 @@ from matplotlib.figure import Figure
 
 from variability.reports.figures.comparison import draw_function_image, function_colour_bar
 from variability.reports.style import FIGURE_WIDTH, apply_theme, family_colour, family_label
+
+FUNCTION_COLUMNS = 3
+"""Learned-function panels a row."""
+TITLE_CHARACTERS = 24
+"""A learned-function panel's title is wrapped at this many characters."""
 
 
 def _colour(key: str, colours: Mapping[str, str] | None) -> tuple[float, float, float]:
@@ -296,13 +303,23 @@ def function_images(
         return None
     apply_theme()
     panels = [("target", target), *images.items()]
-    side = (FIGURE_WIDTH - 1.2) / len(panels)
+    # At most three panels a row, titles wrapped: six in one row of the page's width left each
+    # panel an inch and ran the titles into each other.
+    columns = min(len(panels), FUNCTION_COLUMNS)
+    rows = math.ceil(len(panels) / columns)
+    side = (FIGURE_WIDTH - 1.2) / columns
     figure, axes = plt.subplots(
-        1, len(panels), figsize=(FIGURE_WIDTH, side + 0.6), squeeze=False, layout="constrained"
+        rows,
+        columns,
+        figsize=(FIGURE_WIDTH, rows * (side + 0.7)),
+        squeeze=False,
+        layout="constrained",
     )
     drawn = [
-        draw_function_image(axis, image, title, extent)
-        for axis, (title, image) in zip(axes[0], panels, strict=True)
+        draw_function_image(axis, image, textwrap.fill(title, TITLE_CHARACTERS), extent)
+        for axis, (title, image) in zip(axes.flat, panels, strict=False)
     ]
+    for axis in list(axes.flat)[len(panels) :]:
+        axis.set_axis_off()
     function_colour_bar(figure, drawn[0], axes)
     return figure
